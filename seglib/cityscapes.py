@@ -1,0 +1,129 @@
+"""The Cityscapes folder layout: where each frame's image and masks live, and which dataset the book uses.
+
+``root/leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png`` and
+``root/gtFine/<split>/<city>/<city>_<seq>_<frame>_gtFine_{color,labelIds,instanceIds}.png`` (+ ``_polygons.json``).
+
+:func:`dataset_root` picks the dataset: the real Cityscapes where ``CITYSCAPES_DATASET`` points (the variable
+the official tools read), else the generated street scenes, made under ``SEGLIB_DATA`` on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from seglib.profiles import Profile, get_profile
+
+__all__ = [
+    "SPLITS", "GT_KINDS", "CITYSCAPES_ENV", "DATA_ENV", "Frame", "parse_image_name", "list_frames",
+    "check_dataset_root", "default_data_dir", "dataset_root", "read_image",
+]
+
+SPLITS = ("train", "val", "test")
+#: gtFine file kinds and their extensions.
+GT_KINDS = {"color": "png", "labelIds": "png", "instanceIds": "png", "polygons": "json"}
+CITYSCAPES_ENV = "CITYSCAPES_DATASET"
+DATA_ENV = "SEGLIB_DATA"
+
+_IMAGE_NAME = re.compile(r"^(?P<city>[a-z_]+)_(?P<seq>\d{6})_(?P<frame>\d{6})_leftImg8bit\.png$")
+
+
+@dataclass(frozen=True, order=True)
+class Frame:
+    """One frame of a Cityscapes-layout dataset; its paths are derived, never stored."""
+
+    root: Path
+    split: str
+    city: str
+    seq: int
+    frame: int
+
+    @property
+    def stem(self) -> str:
+        return f"{self.city}_{self.seq:06d}_{self.frame:06d}"
+
+    @property
+    def image_path(self) -> Path:
+        return self.root / "leftImg8bit" / self.split / self.city / f"{self.stem}_leftImg8bit.png"
+
+    def gt_path(self, kind: str) -> Path:
+        """Path of the ``kind`` annotation: one of ``color``, ``labelIds``, ``instanceIds``, ``polygons``."""
+        if kind not in GT_KINDS:
+            raise ValueError(f"unknown gtFine kind {kind!r}; choose one of {', '.join(GT_KINDS)}")
+        return self.root / "gtFine" / self.split / self.city / f"{self.stem}_gtFine_{kind}.{GT_KINDS[kind]}"
+
+
+def parse_image_name(root: str | os.PathLike, split: str, name: str) -> Frame:
+    """The frame of a ``<city>_<seq>_<frame>_leftImg8bit.png`` file name."""
+    match = _IMAGE_NAME.match(name)
+    if not match:
+        raise ValueError(f"{name!r} is not a Cityscapes image name (<city>_<6 digits>_<6 digits>_leftImg8bit.png)")
+    return Frame(Path(root), split, match["city"], int(match["seq"]), int(match["frame"]))
+
+
+def list_frames(root: str | os.PathLike, split: str) -> list[Frame]:
+    """All frames of ``split`` under ``root``, sorted. Raises ``FileNotFoundError`` if there are none."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    folder = Path(root) / "leftImg8bit" / split
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"no image folder {folder}; a Cityscapes root holds leftImg8bit/<split>/<city>/ "
+            f"(unset {CITYSCAPES_ENV} to use the generated dataset, or run data_scripts/download_cityscapes.py)"
+        )
+    frames = sorted(parse_image_name(root, split, path.name) for path in folder.glob("*/*_leftImg8bit.png"))
+    if not frames:
+        raise FileNotFoundError(f"no *_leftImg8bit.png files under {folder}/<city>/")
+    return frames
+
+
+def check_dataset_root(root: str | os.PathLike) -> Path:
+    """Check that ``root`` looks like a Cityscapes root (``leftImg8bit/`` and ``gtFine/``); returns it as a Path."""
+    root = Path(root).expanduser()
+    missing = [name for name in ("leftImg8bit", "gtFine") if not (root / name).is_dir()]
+    if missing:
+        raise FileNotFoundError(
+            f"{root} is not a Cityscapes root: missing {' and '.join(missing)}/. Download and unpack "
+            "leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip there (data_scripts/download_cityscapes.py), "
+            f"or unset {CITYSCAPES_ENV} to use the generated street scenes"
+        )
+    return root
+
+
+def default_data_dir() -> Path:
+    """Where generated data lives: ``$SEGLIB_DATA``, else ``~/.cache/seglib``."""
+    return Path(os.environ.get(DATA_ENV) or Path.home() / ".cache" / "seglib").expanduser()
+
+
+def dataset_root(profile: Profile | str | None = None) -> Path:
+    """The dataset the book uses: ``$CITYSCAPES_DATASET`` if set (checked), else the generated street scenes of
+    ``profile`` (default: ``$SEGLIB_PROFILE``), generated on first use."""
+    if os.environ.get(CITYSCAPES_ENV):
+        return check_dataset_root(os.environ[CITYSCAPES_ENV])
+    from seglib import synthetic  # imported here: generating is the only reason to load it
+
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    height, width = profile.synthetic_size
+    root = default_data_dir() / f"synthetic-cityscapes-{height}x{width}"
+    synthetic.ensure_dataset(root, profile.synthetic_size, profile.synthetic_counts)
+    return root
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a ``*_leftImg8bit.png`` (or any RGB image file) -> ``(H, W, 3) uint8`` RGB.
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming a file that cannot be decoded.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, SyntaxError) as error:
+        raise ValueError(f"cannot decode image {path}: {error}") from error

@@ -1,0 +1,78 @@
+"""Pictures of masks: colourising, overlays on the image, legends and per-category pixel shares."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from seglib import labels, masks
+
+__all__ = ["IGNORE_COLOR", "colorize_categories", "colorize_label_ids", "overlay", "category_shares",
+           "legend_handles", "show_row"]
+
+#: How IGNORE pixels are drawn: white, a colour no category uses.
+IGNORE_COLOR: tuple[int, int, int] = (255, 255, 255)
+_CATEGORY_COLORS = np.full((256, 3), IGNORE_COLOR, dtype=np.uint8)
+_CATEGORY_COLORS[: labels.NUM_CATEGORIES] = labels.CATEGORY_PALETTE
+
+
+def colorize_categories(categories: np.ndarray) -> np.ndarray:
+    """``categories: (H, W)`` category ids 0..7 or IGNORE -> ``(H, W, 3) uint8`` RGB (IGNORE in white)."""
+    return np.take(_CATEGORY_COLORS, masks.check_categories(categories), axis=0)
+
+
+def colorize_label_ids(label_ids: np.ndarray) -> np.ndarray:
+    """``label_ids: (H, W)`` label ids 0..33 -> ``(H, W, 3) uint8`` in the official colours."""
+    return masks.label_ids_to_color(label_ids)
+
+
+def overlay(image: np.ndarray, mask_rgb: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend ``mask_rgb: (H, W, 3) uint8`` over ``image: (H, W, 3) uint8``; ``alpha`` is the mask's weight."""
+    image, mask_rgb = np.asarray(image), np.asarray(mask_rgb)
+    if image.shape != mask_rgb.shape or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image and mask_rgb must both be (H, W, 3), got {image.shape} and {mask_rgb.shape}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    blended = (1.0 - alpha) * image.astype(np.float32) + alpha * mask_rgb.astype(np.float32)
+    return np.round(blended).astype(np.uint8)
+
+
+def category_shares(categories: np.ndarray) -> dict[str, float]:
+    """Fraction of the pixels in each category (IGNORE pixels count in the total but in no category)."""
+    categories = masks.check_categories(categories)
+    counts = np.bincount(categories.ravel(), minlength=256)
+    total = max(categories.size, 1)
+    return {name: counts[i] / total for i, name in enumerate(labels.CATEGORY_NAMES)}
+
+
+def legend_handles(kind: str = "categories") -> list:
+    """Matplotlib patches for a legend: one per category (``"categories"``) or per label id (``"labels"``)."""
+    from matplotlib.patches import Patch
+
+    if kind == "categories":
+        entries = [(c.name, c.color) for c in labels.CATEGORIES]
+    elif kind == "labels":
+        entries = [(label.name, label.color) for label in labels.LABELS if label.id >= 0]
+    else:
+        raise ValueError(f"kind must be 'categories' or 'labels', got {kind!r}")
+    return [Patch(facecolor=np.array(color) / 255, edgecolor="black", label=name) for name, color in entries]
+
+
+def show_row(panels: dict[str, np.ndarray], legend: str | None = "categories", width: float = 15.0):
+    """Show images side by side with titles (``{title: (H, W, 3) or (H, W) array}``) and an optional legend.
+
+    Returns the matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    height, width_px = next(iter(panels.values())).shape[:2]
+    figure, axes = plt.subplots(1, len(panels), figsize=(width, width / len(panels) * height / width_px + 0.8),
+                                squeeze=False)
+    for axis, (title, panel) in zip(axes[0], panels.items()):
+        axis.imshow(panel, cmap="gray" if panel.ndim == 2 else None, interpolation="nearest")
+        axis.set_title(title)
+        axis.axis("off")
+    if legend:
+        handles = legend_handles(legend)
+        figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), frameon=False)
+        figure.subplots_adjust(bottom=0.15)
+    return figure

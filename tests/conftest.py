@@ -1,0 +1,35 @@
+"""Shared fixtures: seeded generators, and helpers that call the official cityscapesscripts tools."""
+
+import json
+
+import numpy as np
+import pytest
+from cityscapesscripts.helpers.annotation import Annotation
+from cityscapesscripts.preparation.json2instanceImg import createInstanceImage
+from cityscapesscripts.preparation.json2labelImg import createLabelImage
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261121)
+
+
+def _official_annotation(polygons: dict) -> Annotation:
+    annotation = Annotation()
+    annotation.fromJsonText(json.dumps(polygons))
+    return annotation
+
+
+def official_label_ids(polygons: dict) -> np.ndarray:
+    """The official json2labelImg(..., "ids") output as an array."""
+    return np.asarray(createLabelImage(_official_annotation(polygons), "ids"))
+
+
+def official_color(polygons: dict) -> np.ndarray:
+    """The official json2labelImg(..., "color") output (RGBA) as an array."""
+    return np.asarray(createLabelImage(_official_annotation(polygons), "color"))
+
+
+def official_instance_ids(polygons: dict) -> np.ndarray:
+    """The official json2instanceImg(..., "ids") output as an array."""
+    return np.asarray(createInstanceImage(_official_annotation(polygons), "ids"), dtype=np.int32)
