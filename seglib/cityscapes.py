@@ -21,7 +21,7 @@ from seglib.profiles import Profile, get_profile
 
 __all__ = [
     "SPLITS", "GT_KINDS", "CITYSCAPES_ENV", "DATA_ENV", "Frame", "parse_image_name", "list_frames",
-    "check_dataset_root", "default_data_dir", "dataset_root", "read_image",
+    "check_dataset_root", "default_data_dir", "dataset_root", "synthetic_root", "read_image",
 ]
 
 SPLITS = ("train", "val", "test")
@@ -108,10 +108,18 @@ def dataset_root(profile: Profile | str | None = None) -> Path:
     from seglib import synthetic  # imported here: generating is the only reason to load it
 
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
-    height, width = profile.synthetic_size
-    root = default_data_dir() / f"synthetic-cityscapes-{height}x{width}"
+    root = synthetic_root(profile.synthetic_size)
     synthetic.ensure_dataset(root, profile.synthetic_size, profile.synthetic_counts)
     return root
+
+
+def synthetic_root(size: tuple[int, int]) -> Path:
+    """Where the generated street scenes of ``size`` (H, W) live: under :func:`default_data_dir`, one folder per
+    generator version and size, so a newer generator never mixes its frames with an older one's."""
+    from seglib.synthetic import GENERATOR_VERSION
+
+    height, width = size
+    return default_data_dir() / f"synthetic-cityscapes-v{GENERATOR_VERSION}-{height}x{width}"
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
