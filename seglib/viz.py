@@ -60,6 +60,9 @@ def legend_handles(kind: str = "categories") -> list:
 def show_row(panels: dict[str, np.ndarray], legend: str | None = "categories", width: float = 15.0):
     """Show images side by side with titles (``{title: (H, W, 3) or (H, W) array}``) and an optional legend.
 
+    2-D ``uint8`` and ``bool`` panels are drawn in grey on their full range (0 black, 255 or True white), so
+    small label ids look as dark as they are; other 2-D panels are stretched from their minimum to maximum.
+
     Returns the matplotlib figure.
     """
     import matplotlib.pyplot as plt
@@ -68,7 +71,9 @@ def show_row(panels: dict[str, np.ndarray], legend: str | None = "categories", w
     figure, axes = plt.subplots(1, len(panels), figsize=(width, width / len(panels) * height / width_px + 0.8),
                                 squeeze=False)
     for axis, (title, panel) in zip(axes[0], panels.items()):
-        axis.imshow(panel, cmap="gray" if panel.ndim == 2 else None, interpolation="nearest")
+        grey_range = {np.dtype(bool): (0, 1), np.dtype(np.uint8): (0, 255)}.get(panel.dtype, (None, None))
+        axis.imshow(panel, cmap="gray" if panel.ndim == 2 else None, interpolation="nearest",
+                    vmin=grey_range[0], vmax=grey_range[1])
         axis.set_title(title)
         axis.axis("off")
     if legend:
