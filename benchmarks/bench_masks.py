@@ -18,9 +18,9 @@ import numpy as np
 from cityscapesscripts.helpers.annotation import Annotation
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
 
-from seglib import bench, labels, masks, synthetic
+from seglib import bench, cityscapes, labels, masks, synthetic
 
-FULL_SIZE = (1024, 2048)
+FULL_SIZE = cityscapes.FRAME_SIZE
 
 
 def official_label_ids(path: Path) -> np.ndarray:

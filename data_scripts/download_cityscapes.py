@@ -282,11 +282,19 @@ def marker_path(dest: Path, package: str) -> Path:
     return dest / STATE_DIR / f"{package}.done"
 
 
+def unpacking_path(dest: Path, package: str) -> Path:
+    """Present while ``package`` is being unpacked: an interrupted unpack leaves it, so the next run finishes."""
+    return dest / STATE_DIR / f"{package}.unpacking"
+
+
 def installed_reason(dest: Path, package: str) -> str | None:
     """Why ``package`` counts as unpacked in ``dest`` (its marker, or its ``X/{train,val,test}`` folders for a
-    ``X_trainvaltest.zip``), or None if it does not."""
+    ``X_trainvaltest.zip`` that this script never started on), or None if it does not."""
     if marker_path(dest, package).is_file():
         return f"marker {marker_path(dest, package)}"
+    state = dest / STATE_DIR
+    if any(path.exists() for path in (unpacking_path(dest, package), state / package, state / "partial" / package)):
+        return None  # this script started on the package and did not finish: resume rather than trust the folders
     top = package.removesuffix(".zip").removesuffix("_trainvaltest")
     if package.endswith("_trainvaltest.zip") and all(
             (dest / top / split).is_dir() and any((dest / top / split).iterdir()) for split in _TREE_SPLITS):
@@ -304,10 +312,12 @@ def install_package(session: Any, dest: Path, package: str, keep_zip: bool = Fal
         print(f"{package}: downloading (partial file: {partial / package})", flush=True)
         os.replace(fetch_package(session, package, partial), zip_path)
     print(f"{package}: unpacking into {dest}", flush=True)
+    unpacking_path(dest, package).touch()
     report = unpack_package(zip_path, dest, package)
     marker = {"package": package, "files_moved": report.moved, "files_identical": report.identical,
               "renamed": report.renamed, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
     marker_path(dest, package).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+    unpacking_path(dest, package).unlink()
     if not keep_zip:
         zip_path.unlink()
     return report

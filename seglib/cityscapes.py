@@ -17,14 +17,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from seglib.profiles import Profile, get_profile
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from seglib.profiles import Profile
 
 __all__ = [
-    "SPLITS", "GT_KINDS", "CITYSCAPES_ENV", "DATA_ENV", "Frame", "parse_image_name", "list_frames",
+    "SPLITS", "FRAME_SIZE", "GT_KINDS", "CITYSCAPES_ENV", "DATA_ENV", "Frame", "parse_image_name", "list_frames",
     "check_dataset_root", "default_data_dir", "dataset_root", "synthetic_root", "read_image",
 ]
 
 SPLITS = ("train", "val", "test")
+#: (H, W) of every Cityscapes frame.
+FRAME_SIZE = (1024, 2048)
 #: gtFine file kinds and their extensions.
 GT_KINDS = {"color": "png", "labelIds": "png", "instanceIds": "png", "polygons": "json"}
 CITYSCAPES_ENV = "CITYSCAPES_DATASET"
@@ -106,6 +111,7 @@ def dataset_root(profile: Profile | str | None = None) -> Path:
     if os.environ.get(CITYSCAPES_ENV):
         return check_dataset_root(os.environ[CITYSCAPES_ENV])
     from seglib import synthetic  # imported here: generating is the only reason to load it
+    from seglib.profiles import Profile, get_profile
 
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     root = synthetic_root(profile.synthetic_size)

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = [
-    "Label", "Category", "LABELS", "CATEGORIES", "IGNORE", "NUM_LABEL_IDS", "NUM_CATEGORIES", "NUM_TRAIN_IDS",
+    "Label", "Category", "LABELS", "CATEGORIES", "IGNORE", "INSTANCE_FACTOR", "NUM_LABEL_IDS", "NUM_CATEGORIES", "NUM_TRAIN_IDS",
     "NAME_TO_LABEL", "ID_TO_LABEL", "CATEGORY_NAMES", "CATEGORY_TO_LABELS", "EVALUATED_CATEGORY_IDS",
     "ID_TO_CATEGORY_LUT", "ID_TO_TRAIN_ID_LUT", "LABEL_PALETTE", "CATEGORY_PALETTE", "COLOR_TO_ID",
     "label_from_name",
@@ -78,6 +78,8 @@ LABELS: tuple[Label, ...] = (
 
 #: The value that marks "no target" in category masks: skipped by losses, metrics and augmentation fills.
 IGNORE: int = 255
+#: In ``*_gtFine_instanceIds.png`` instance ``k`` of a label with instances is stored as ``id * INSTANCE_FACTOR + k``.
+INSTANCE_FACTOR: int = 1000
 
 # ----------------------------------------------------------------------------------------------------------
 # Everything below is derived from LABELS.
@@ -152,11 +154,13 @@ def label_from_name(name: str) -> Label:
 
     Raises ``ValueError`` naming the unknown label and listing the valid names.
     """
+    if not isinstance(name, str):
+        raise ValueError(f"a label name must be a string, got {name!r}")
     if name in NAME_TO_LABEL:
         return NAME_TO_LABEL[name]
     if name.endswith("group") and name[: -len("group")] in NAME_TO_LABEL:
         return NAME_TO_LABEL[name[: -len("group")]]
     raise ValueError(
-        f"unknown Cityscapes label name {name!r}; valid names are the 35 in seglib.labels.LABELS "
+        f"unknown Cityscapes label name {name!r}; valid names are the {len(LABELS)} in seglib.labels.LABELS "
         f"(e.g. {', '.join(repr(label.name) for label in LABELS[7:12])}), optionally with a 'group' suffix"
     )

@@ -151,12 +151,33 @@ def write_instance_ids(path: PathLike, instance_ids: np.ndarray) -> None:
     Image.fromarray(instance_ids.astype(np.uint16)).save(path)
 
 
-def parse_polygons(polygons: Mapping[str, Any] | str | bytes, source: str = "polygons") -> dict[str, Any]:
+def _positive_size(value: Any) -> int | None:
+    """An image side as the official tools read it (``int(value)``): ints, integral floats, digit strings."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def _check_points(polygon: Any, where: str) -> None:
+    if (not isinstance(polygon, list) or len(polygon) < 2
+            or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in polygon)
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for p in polygon for v in p)):
+        raise ValueError(f"{where}: 'polygon' must be a list of at least two [x, y] number pairs")
+
+
+def parse_polygons(polygons: Mapping[str, Any] | str | bytes, source: str = "polygons",
+                   check_points: bool = True) -> dict[str, Any]:
     """Validate a polygons annotation (the parsed ``*_gtFine_polygons.json``, or its text) and return it as a dict.
 
     Raises ``ValueError`` naming the first problem: malformed JSON, missing or non-positive ``imgHeight`` /
-    ``imgWidth``, ``objects`` not a list, an object without a string ``label``, or a ``polygon`` that is not a
-    list of at least two ``[x, y]`` number pairs. Label *names* are checked when drawing.
+    ``imgWidth``, ``objects`` not a list, an object without a string ``label``, or (with ``check_points``) a
+    ``polygon`` that is not a list of at least two ``[x, y]`` number pairs. Label *names* are checked when drawing;
+    drawing checks only the polygons it draws, as the official tool does (a deleted object or a license plate may
+    hold anything).
     """
     if isinstance(polygons, (str, bytes)):
         try:
@@ -165,25 +186,21 @@ def parse_polygons(polygons: Mapping[str, Any] | str | bytes, source: str = "pol
             raise ValueError(f"{source}: malformed JSON ({error})") from None
     if not isinstance(polygons, Mapping):
         raise ValueError(f"{source}: expected a JSON object with imgHeight, imgWidth, objects")
+    polygons = dict(polygons)
     for key in ("imgHeight", "imgWidth"):
-        value = polygons.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{source}: {key!r} must be a positive integer, got {value!r}")
+        size = _positive_size(polygons.get(key))
+        if size is None:
+            raise ValueError(f"{source}: {key!r} must be a positive integer, got {polygons.get(key)!r}")
+        polygons[key] = size
     objects = polygons.get("objects")
     if not isinstance(objects, list):
         raise ValueError(f"{source}: 'objects' must be a list, got {type(objects).__name__}")
     for index, obj in enumerate(objects):
-        where = f"{source}: objects[{index}]"
         if not isinstance(obj, Mapping) or not isinstance(obj.get("label"), str):
-            raise ValueError(f"{where} must be an object with a string 'label'")
-        polygon = obj.get("polygon")
-        if not isinstance(polygon, list) or len(polygon) < 2:
-            raise ValueError(f"{where} ({obj['label']!r}): 'polygon' must be a list of at least two [x, y] points")
-        for point in polygon:
-            if (not isinstance(point, (list, tuple)) or len(point) != 2
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point)):
-                raise ValueError(f"{where} ({obj['label']!r}): polygon point {point!r} is not an [x, y] number pair")
-    return dict(polygons)
+            raise ValueError(f"{source}: objects[{index}] must be an object with a string 'label'")
+        if check_points:
+            _check_points(obj.get("polygon"), f"{source}: objects[{index}] ({obj['label']!r})")
+    return polygons
 
 
 def read_polygons(path: PathLike) -> dict[str, Any]:
@@ -305,8 +322,8 @@ def categories_to_one_hot(categories: np.ndarray, num_classes: int = labels.NUM_
 def one_hot_to_categories(one_hot: np.ndarray) -> np.ndarray:
     """``(H, W, C)`` one-hot or scores -> ``(H, W) uint8`` argmax; all-zero rows become IGNORE."""
     one_hot = np.asarray(one_hot)
-    if one_hot.ndim != 3:
-        raise ValueError(f"one_hot must be (H, W, C), got shape {one_hot.shape}")
+    if one_hot.ndim != 3 or not 0 < one_hot.shape[2] <= labels.IGNORE:
+        raise ValueError(f"one_hot must be (H, W, C) with 1 <= C <= {labels.IGNORE}, got shape {one_hot.shape}")
     result = np.argmax(one_hot, axis=-1).astype(np.uint8)
     result[~one_hot.any(axis=-1)] = labels.IGNORE
     return result
@@ -316,12 +333,13 @@ def instance_ids_to_label_ids(instance_ids: np.ndarray) -> tuple[np.ndarray, np.
     """Split an instanceIds image.
 
     ``instance_ids: (H, W)`` integers -> ``(label_ids (H, W) uint8, instance (H, W) int32)`` where ``instance``
-    is ``k`` for pixels of instance ``k`` (value ``id * 1000 + k``) and -1 where no instance is recorded.
+    is ``k`` for pixels of instance ``k`` (value ``id * INSTANCE_FACTOR + k``, factor 1000) and -1 where no
+    instance is recorded.
     """
-    instance_ids = _check_2d_integer(instance_ids, "instance_ids").astype(np.int32)
-    has_instance = instance_ids >= 1000
-    label_ids = np.where(has_instance, instance_ids // 1000, instance_ids)
-    instance = np.where(has_instance, instance_ids % 1000, -1).astype(np.int32)
+    instance_ids = _check_2d_integer(instance_ids, "instance_ids").astype(np.int64)
+    has_instance = instance_ids >= labels.INSTANCE_FACTOR
+    label_ids = np.where(has_instance, instance_ids // labels.INSTANCE_FACTOR, instance_ids)
+    instance = np.where(has_instance, instance_ids % labels.INSTANCE_FACTOR, -1).astype(np.int32)
     return check_label_ids(label_ids), instance
 
 
@@ -329,23 +347,42 @@ def instance_ids_to_label_ids(instance_ids: np.ndarray) -> tuple[np.ndarray, np.
 # Polygons -> masks (pixel-identical to cityscapesscripts' json2labelImg / json2instanceImg)
 # ---------------------------------------------------------------------------------------------------------
 
-def _drawable_objects(polygons: Mapping[str, Any] | PathLike):
-    """Yield ``(label, is_group, points)`` in drawing order, with the official rules applied."""
-    if isinstance(polygons, (str, os.PathLike)) and not (isinstance(polygons, str) and polygons.lstrip().startswith("{")):
-        polygons = read_polygons(polygons)
+def _drawable_objects(polygons: Mapping[str, Any] | PathLike | str) -> tuple[tuple[int, int], str, list]:
+    """``(size, source, [(index, label, is_group, polygon), ...])`` of the objects the official tools draw, in
+    drawing order: deleted objects and labels with a negative id (license plate) are left out."""
+    is_text = isinstance(polygons, (str, bytes)) and polygons.lstrip()[:1] in ("{", "[", b"{", b"[")
+    if isinstance(polygons, (str, os.PathLike)) and not is_text:
+        path = Path(polygons)
+        if not path.is_file():
+            raise FileNotFoundError(f"polygons file not found: {path}")
+        source, polygons = str(path), path.read_text(encoding="utf-8")
     else:
-        polygons = parse_polygons(polygons)
-    size = (polygons["imgWidth"], polygons["imgHeight"])
+        source = "polygons"
+    polygons = parse_polygons(polygons, source, check_points=False)
     objects = []
-    for obj in polygons["objects"]:
+    for index, obj in enumerate(polygons["objects"]):
         if obj.get("deleted"):
             continue
         label = labels.label_from_name(obj["label"])
-        objects.append((label, label.name != obj["label"], [tuple(point) for point in obj["polygon"]]))
-    return size, objects
+        if label.id < 0:
+            continue
+        polygon = obj.get("polygon")
+        if not isinstance(polygon, list) or len(polygon) < 2:
+            raise ValueError(f"{source}: objects[{index}] ({obj['label']!r}): 'polygon' must be a list of at least "
+                             "two [x, y] points")
+        objects.append((index, label, label.name != obj["label"], polygon))
+    return (polygons["imgWidth"], polygons["imgHeight"]), source, objects
 
 
-def polygons_to_label_ids(polygons: Mapping[str, Any] | PathLike) -> np.ndarray:
+def _draw(draw: ImageDraw.ImageDraw, polygon: list, value: int, source: str, index: int, name: str) -> None:
+    try:
+        draw.polygon(polygon, fill=value)
+    except (TypeError, ValueError, SystemError):
+        _check_points(polygon, f"{source}: objects[{index}] ({name!r})")  # names the problem
+        raise
+
+
+def polygons_to_label_ids(polygons: Mapping[str, Any] | PathLike | str) -> np.ndarray:
     """Draw a polygons annotation (a path, its json text, or the parsed dict) into ``(H, W) uint8`` label ids.
 
     Pixel-identical to the official ``json2labelImg(..., "ids")``: objects drawn in file order, later on top;
@@ -354,32 +391,30 @@ def polygons_to_label_ids(polygons: Mapping[str, Any] | PathLike) -> np.ndarray:
     polygon fill is the rasterizer, as in the official tool, so edge pixels belong to the polygon.
     Raises ``ValueError`` for an unknown label name or a malformed annotation.
     """
-    size, objects = _drawable_objects(polygons)
+    size, source, objects = _drawable_objects(polygons)
     image = Image.new("L", size, labels.NAME_TO_LABEL["unlabeled"].id)
     draw = ImageDraw.Draw(image)
-    for label, _, points in objects:
-        if label.id >= 0:
-            draw.polygon(points, fill=label.id)
+    for index, label, _, polygon in objects:
+        _draw(draw, polygon, label.id, source, index, label.name)
     return np.asarray(image)
 
 
-def polygons_to_instance_ids(polygons: Mapping[str, Any] | PathLike) -> np.ndarray:
+def polygons_to_instance_ids(polygons: Mapping[str, Any] | PathLike | str) -> np.ndarray:
     """Draw a polygons annotation into ``(H, W) int32`` instance ids, as the official ``json2instanceImg``.
 
-    Objects of a label with instances get ``id * 1000 + k``, ``k`` counting that label's objects from 0 in file
-    order; groups (``cargroup``) and labels without instances get their plain label id.
+    Objects of a label with instances get ``id * INSTANCE_FACTOR + k``, ``k`` counting that label's objects from 0
+    in file order; groups (``cargroup``) and labels without instances get their plain label id.
     """
-    size, objects = _drawable_objects(polygons)
+    size, source, objects = _drawable_objects(polygons)
     image = Image.new("I", size, labels.NAME_TO_LABEL["unlabeled"].id)
     draw = ImageDraw.Draw(image)
     counts: dict[str, int] = {}
-    for label, is_group, points in objects:
+    for index, label, is_group, polygon in objects:
         value = label.id
         if label.has_instances and not is_group:
-            value = label.id * 1000 + counts.get(label.name, 0)
+            value = label.id * labels.INSTANCE_FACTOR + counts.get(label.name, 0)
             counts[label.name] = counts.get(label.name, 0) + 1
-        if value >= 0:
-            draw.polygon(points, fill=value)
+        _draw(draw, polygon, value, source, index, label.name)
     return np.asarray(image, dtype=np.int32)
 
 
@@ -387,23 +422,35 @@ def polygons_to_instance_ids(polygons: Mapping[str, Any] | PathLike) -> np.ndarr
 # Annotation-tool exports: PASCAL VOC / LabelMe-style XML with polygons
 # ---------------------------------------------------------------------------------------------------------
 
+def _xml_number(text: str | None, what: str, source: str) -> float:
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{source}: {what} is missing or not a number ({text!r})") from None
+    if not np.isfinite(value):
+        raise ValueError(f"{source}: {what} must be finite, got {text!r}")
+    return value
+
+
 def _xml_int(element: ElementTree.Element | None, tag: str, source: str) -> int:
     node = None if element is None else element.find(tag)
-    try:
-        return int(float(node.text))  # type: ignore[union-attr]
-    except (AttributeError, TypeError, ValueError):
-        raise ValueError(f"{source}: missing or non-numeric <{tag}>") from None
+    value = _xml_number(None if node is None else node.text, f"<{tag}>", source)
+    if not value.is_integer() or value <= 0:
+        raise ValueError(f"{source}: <{tag}> must be a positive integer, got {node.text!r}")  # type: ignore[union-attr]
+    return int(value)
 
 
 def _xml_points(polygon: ElementTree.Element, source: str) -> list[list[float]]:
     """Points of a ``<polygon>``: ``<pt><x/><y/></pt>`` children (LabelMe) or ``<x1/><y1/><x2/>...`` (VOC)."""
-    points = [[float(pt.findtext("x", "nan")), float(pt.findtext("y", "nan"))] for pt in polygon.findall("pt")]
+    pairs = [(pt.findtext("x"), pt.findtext("y")) for pt in polygon.findall("pt")]
     index = 1
     while polygon.find(f"x{index}") is not None:
-        points.append([float(polygon.findtext(f"x{index}", "nan")), float(polygon.findtext(f"y{index}", "nan"))])
+        pairs.append((polygon.findtext(f"x{index}"), polygon.findtext(f"y{index}")))
         index += 1
-    if len(points) < 2 or any(np.isnan(value) for point in points for value in point):
-        raise ValueError(f"{source}: a <polygon> needs at least two points with numeric x and y")
+    points = [[_xml_number(x, f"x of point {i + 1}", source), _xml_number(y, f"y of point {i + 1}", source)]
+              for i, (x, y) in enumerate(pairs)]
+    if len(points) < 2:
+        raise ValueError(f"{source}: a <polygon> needs at least two points")
     return [[int(round(x)) if float(x).is_integer() else x for x in point] for point in points]
 
 

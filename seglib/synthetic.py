@@ -35,7 +35,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from seglib import labels, masks
-from seglib.cityscapes import GT_KINDS, SPLITS, Frame
+from seglib.cityscapes import FRAME_SIZE, GT_KINDS, SPLITS, Frame
 
 __all__ = [
     "GENERATOR_VERSION", "DESIGN_SIZE", "CITIES", "FRAME_NUMBER", "MARKER_NAME",
@@ -45,7 +45,7 @@ __all__ = [
 #: Bumped whenever the same seed would give different frames; a dataset made by another version is not reused.
 GENERATOR_VERSION: int = 1
 #: (H, W) the scenes are designed at (the real Cityscapes frame size); other sizes scale the camera.
-DESIGN_SIZE: tuple[int, int] = (1024, 2048)
+DESIGN_SIZE: tuple[int, int] = FRAME_SIZE
 #: Fictional city names per split (lowercase letters only, as the Cityscapes file names need).
 CITIES: dict[str, tuple[str, ...]] = {
     "train": ("velmora", "quenstadt", "lorivale"), "val": ("marrowick",), "test": ("tessaburg",),
@@ -1464,13 +1464,13 @@ def _claim(root: Path, size: tuple[int, int], seed: int) -> None:
     marker = root / MARKER_NAME
     wanted = {"generator": "seglib.synthetic", "version": GENERATOR_VERSION, "seed": seed, "size": list(size)}
     if not marker.is_file():
-        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        if root.exists() and (not root.is_dir() or any(path.name != MARKER_NAME for path in root.iterdir())):
             raise FileExistsError(
                 f"{root} exists and is not empty but has no {MARKER_NAME}, so it may hold your own data; "
                 "seglib.synthetic will not write into it. Choose a new or empty folder for the generated "
                 "scenes (or point CITYSCAPES_DATASET at it if it is a real Cityscapes root)")
         root.mkdir(parents=True, exist_ok=True)
-        _write_atomically(marker, lambda p: p.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8"))
+        _create_marker(marker, json.dumps(wanted, indent=2) + "\n")
     try:
         found = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -1482,6 +1482,26 @@ def _claim(root: Path, size: tuple[int, int], seed: int) -> None:
     if not (root / "README.txt").is_file():
         text = _README.format(version=GENERATOR_VERSION, seed=seed, height=size[0], width=size[1])
         _write_atomically(root / "README.txt", lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def _create_marker(marker: Path, text: str) -> None:
+    """Create ``marker`` whole and only if it does not exist, so that two processes starting on the same empty
+    root agree on one marker: it is written beside the root, then hard-linked into place (atomic, and refused if
+    the marker exists); where hard links are not supported, an exclusive create is used instead."""
+    temporary = marker.parent.parent / f".{marker.parent.name}.{os.getpid()}.marker.tmp"
+    temporary.write_text(text, encoding="utf-8")
+    try:
+        os.link(temporary, marker)
+    except FileExistsError:
+        pass  # another process claimed the root first; the caller checks its settings
+    except OSError:
+        try:
+            with open(marker, "x", encoding="utf-8") as file:
+                file.write(text)
+        except FileExistsError:
+            pass
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _settings(marker: Any) -> str:

@@ -30,6 +30,9 @@ def overlay(image: np.ndarray, mask_rgb: np.ndarray, alpha: float = 0.5) -> np.n
     image, mask_rgb = np.asarray(image), np.asarray(mask_rgb)
     if image.shape != mask_rgb.shape or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image and mask_rgb must both be (H, W, 3), got {image.shape} and {mask_rgb.shape}")
+    if image.dtype != np.uint8 or mask_rgb.dtype != np.uint8:
+        raise ValueError(f"image and mask_rgb must be uint8 (0..255), got {image.dtype} and {mask_rgb.dtype}; "
+                         "convert a float image in [0, 1] with (image * 255).round().astype(np.uint8)")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
     blended = (1.0 - alpha) * image.astype(np.float32) + alpha * mask_rgb.astype(np.float32)
@@ -67,6 +70,8 @@ def show_row(panels: dict[str, np.ndarray], legend: str | None = "categories", w
     """
     import matplotlib.pyplot as plt
 
+    if not panels:
+        raise ValueError("show_row needs at least one panel")
     height, width_px = next(iter(panels.values())).shape[:2]
     figure, axes = plt.subplots(1, len(panels), figsize=(width, width / len(panels) * height / width_px + 0.8),
                                 squeeze=False)

@@ -395,6 +395,30 @@ def test_interrupted_download_resumes_from_the_partial_file(fake_server, monkeyp
     assert (dest / "README").read_bytes() == ZIP_FILES["README"]
 
 
+def test_interrupted_unpack_is_finished_by_the_next_run(fake_server, monkeypatch, tmp_path):
+    fake_server.files = {**ZIP_FILES, **{f"gtFine/{split}/bonn/bonn_00000{i}_000019_gtFine_labelIds.png": b"%d" % i
+                                          for split in ("test", "train", "val") for i in range(2)}}
+    dest = tmp_path / "cs"
+    real_replace, moves = os.replace, []
+
+    def interrupted_replace(source, target):
+        moves.append(target)
+        if len(moves) == 1 + len(fake_server.files) - 1:  # the zip, then every file but the last
+            raise KeyboardInterrupt
+        real_replace(source, target)
+
+    monkeypatch.setattr(download_script.os, "replace", interrupted_replace)
+    assert download_script.main(["--dest", str(dest), "--packages", PACKAGE]) == 130
+    assert all(any((dest / "gtFine" / split).iterdir()) for split in ("train", "val", "test"))  # looks complete
+    monkeypatch.setattr(download_script.os, "replace", real_replace)
+    assert download_script.main(["--dest", str(dest), "--packages", PACKAGE]) == 0
+    for name, data in fake_server.files.items():
+        assert (dest / name).read_bytes() == data
+    assert fake_server.downloads == [(PACKAGE, False)]  # the kept zip was unpacked again, not downloaded
+    assert download_script.marker_path(dest, PACKAGE).is_file()
+    assert not download_script.unpacking_path(dest, PACKAGE).exists()
+
+
 def test_unpacking_refuses_to_clobber_a_differing_file(fake_server, tmp_path, capsys):
     dest = tmp_path / "cs"
     same = dest / "gtFine/train/aachen/aachen_000000_000019_gtFine_labelIds.png"

@@ -77,6 +77,11 @@ def test_label_from_unknown_name_names_it():
         labels.label_from_name("spaceshipgroup")
 
 
+def test_label_from_name_needs_a_string():
+    with pytest.raises(ValueError, match="must be a string, got 5"):
+        labels.label_from_name(5)
+
+
 def test_lookups_are_read_only():
     with pytest.raises(ValueError):
         labels.ID_TO_CATEGORY_LUT[7] = 3

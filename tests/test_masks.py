@@ -98,6 +98,16 @@ def test_check_categories():
         masks.check_categories(np.array([[255]]), allow_ignore=False)
 
 
+def test_instance_ids_out_of_range_do_not_wrap():
+    with pytest.raises(ValueError, match="label id 4294967"):
+        masks.instance_ids_to_label_ids(np.array([[2**32 + 7]], dtype=np.int64))
+
+
+def test_one_hot_with_too_many_channels():
+    with pytest.raises(ValueError, match="C <= 255"):
+        masks.one_hot_to_categories(np.zeros((2, 2, 300)))
+
+
 def test_instance_ids_split_by_hand():
     label_ids, instance = masks.instance_ids_to_label_ids(np.array([[26001, 7], [24000, 0]]))
     np.testing.assert_array_equal(label_ids, [[26, 7], [24, 0]])
@@ -134,6 +144,14 @@ def test_rules_by_hand():
     np.testing.assert_array_equal(ids, expected)
 
 
+def test_objects_that_are_never_drawn_may_be_degenerate_as_officially():
+    polygons = _annotation([{"label": "car", "polygon": [[3, 3]], "deleted": 1},
+                            {"label": "license plate", "polygon": []},
+                            {"label": "road", "polygon": [[0, 0], [2, 0], [2, 2]]}])
+    np.testing.assert_array_equal(masks.polygons_to_label_ids(polygons), official_label_ids(polygons))
+    np.testing.assert_array_equal(masks.polygons_to_instance_ids(polygons), official_instance_ids(polygons))
+
+
 def test_later_objects_are_on_top_and_background_is_unlabeled():
     objects = [{"label": "road", "polygon": [[0, 0], [4, 0], [4, 4], [0, 4]]},
                {"label": "car", "polygon": [[2, 2], [6, 2], [6, 4], [2, 4]]}]
@@ -156,6 +174,8 @@ def _random_polygons(rng, height, width):
         obj = {"label": str(rng.choice(names)), "polygon": points}
         if rng.random() < 0.1:
             obj["deleted"] = 1
+        if (obj.get("deleted") or obj["label"] == "license plate") and rng.random() < 0.3:
+            obj["polygon"] = points[:1] if rng.random() < 0.5 else []  # never drawn, so never checked
         objects.append(obj)
     return _annotation(objects, height, width)
 
@@ -208,6 +228,28 @@ def test_polygons_from_path_and_text_agree(tmp_path, rng):
 def test_bad_polygons_are_named(polygons, message):
     with pytest.raises(ValueError, match=message):
         masks.polygons_to_label_ids(polygons)
+
+
+def test_sizes_are_read_as_the_official_int_does():
+    polygons = {"imgHeight": "3", "imgWidth": 4.0, "objects": [{"label": "sky", "polygon": [[0, 0], [3, 0]]}]}
+    np.testing.assert_array_equal(masks.polygons_to_label_ids(polygons), official_label_ids(polygons))
+    with pytest.raises(ValueError, match="'imgWidth' must be a positive integer, got 4.5"):
+        masks.polygons_to_label_ids({"imgHeight": 3, "imgWidth": 4.5, "objects": []})
+
+
+def test_json_text_that_is_not_an_object():
+    with pytest.raises(ValueError, match="expected a JSON object"):
+        masks.polygons_to_label_ids("[1, 2]")
+
+
+def test_bad_points_in_a_drawn_polygon_name_the_object():
+    polygons = {"imgHeight": 4, "imgWidth": 4, "objects": [
+        {"label": "road", "polygon": [[0, 0], [3, 0], [3, 3]]},
+        {"label": "car", "polygon": [[0, 0], [1, 2, 3], [2, 2]]}]}
+    with pytest.raises(ValueError, match=r"objects\[1\] \('car'\).*number pairs"):
+        masks.polygons_to_label_ids(polygons)
+    with pytest.raises(ValueError, match=r"objects\[1\] \('car'\)"):
+        masks.write_polygons("/nonexistent/never-written.json", polygons)  # writing checks every point first
 
 
 def test_missing_polygons_file(tmp_path):
@@ -296,6 +338,11 @@ def test_xml_round_trip(rng, tmp_path):
      "no <polygon>"),
     ("<annotation><size><width>4</width><height>4</height></size><object><name>ufo</name><polygon/></object>"
      "</annotation>", "'ufo'"),
+    ("<annotation><size><width>inf</width><height>4</height></size></annotation>", "<width> must be finite"),
+    ("<annotation><size><width>4</width><height>4</height></size><object><name>car</name><polygon><x1>a</x1>"
+     "<y1>0</y1><x2>1</x2><y2>1</y2></polygon></object></annotation>", r"x of point 1 .*'a'"),
+    ("<annotation><size><width>4</width><height>4</height></size><object><name>car</name><polygon><x1>1</x1>"
+     "<y1>0</y1></polygon></object></annotation>", "at least two points"),
 ])
 def test_bad_xml_is_named(xml, message):
     with pytest.raises(ValueError, match=message):

@@ -112,17 +112,38 @@ def test_written_files_match_the_official_tools(tmp_path):
             assert written.mode == "RGB" and np.array_equal(np.asarray(written), image)
 
 
-def test_the_image_shows_exactly_the_labelled_objects(frames):
-    """Each pixel of the image belongs to the object that labelIds gives it (license plates aside: drawn in the
-    image, never in the labels, where the car below them shows)."""
-    for _, polygons in frames:
-        objects = polygons["objects"]
+def _boundaries(owner: np.ndarray) -> np.ndarray:
+    """Pixels whose right or lower neighbour belongs to another object."""
+    edge = np.zeros(owner.shape, bool)
+    edge[:, :-1] |= owner[:, :-1] != owner[:, 1:]
+    edge[:-1, :] |= owner[:-1, :] != owner[1:, :]
+    return edge
+
+
+def test_image_edges_lie_on_the_labelled_object_boundaries(frames):
+    """The rendered image changes colour where the polygons say one object ends and another begins: its gradient
+    is far stronger on the object boundaries than elsewhere, and than on the same boundaries shifted by 3 pixels
+    (a misaligned image would fail). Measured ratios on these frames: 2.9-4.3 and 2.5-3.5."""
+    for image, polygons in frames:
+        pixels = image.astype(np.float32)
+        gradient = np.zeros(image.shape[:2], np.float32)
+        gradient[:, :-1] += np.abs(pixels[:, 1:] - pixels[:, :-1]).sum(-1)
+        gradient[:-1, :] += np.abs(pixels[1:] - pixels[:-1]).sum(-1)
         owner = synthetic.owner_map(polygons)
-        owner_ids = np.array([0] + [labels.label_from_name(o["label"]).id for o in objects])[owner]
-        label_ids = masks.polygons_to_label_ids(polygons)
-        plates = owner_ids == -1
-        assert np.array_equal(owner_ids[~plates], label_ids[~plates])
-        assert np.all(label_ids[plates] == CAR)
+        edge, shifted = _boundaries(owner), _boundaries(np.roll(owner, (3, 3), axis=(0, 1)))
+        assert gradient[edge].mean() > 2.0 * gradient[~edge].mean()
+        assert gradient[edge].mean() > 1.8 * gradient[shifted & ~edge].mean()
+
+
+def test_license_plates_show_in_the_image_but_the_car_keeps_their_pixels(frames):
+    plates = 0
+    for image, polygons in frames:
+        owner = synthetic.owner_map(polygons)
+        plate_owner = [i + 1 for i, o in enumerate(polygons["objects"]) if o["label"] == "license plate"]
+        on_plate = np.isin(owner, plate_owner)
+        plates += len(plate_owner)
+        assert np.all(masks.polygons_to_label_ids(polygons)[on_plate] == CAR)
+    assert plates > 0
 
 
 def test_cars_have_distinct_instance_ids(frames):

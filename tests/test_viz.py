@@ -29,6 +29,8 @@ def test_overlay_by_hand():
         viz.overlay(image, np.zeros((2, 2, 3), np.uint8))
     with pytest.raises(ValueError, match="alpha"):
         viz.overlay(image, mask, 1.5)
+    with pytest.raises(ValueError, match="must be uint8.*float32"):
+        viz.overlay(image.astype(np.float32) / 255, mask)
 
 
 def test_category_shares_by_hand():
@@ -40,6 +42,8 @@ def test_category_shares_by_hand():
 def test_legend_and_row():
     assert [h.get_label() for h in viz.legend_handles()] == list(labels.CATEGORY_NAMES)
     assert len(viz.legend_handles("labels")) == labels.NUM_LABEL_IDS
+    with pytest.raises(ValueError, match="at least one panel"):
+        viz.show_row({})
     with pytest.raises(ValueError, match="'train'"):
         viz.legend_handles("train")
     figure = viz.show_row({"a": np.zeros((4, 8), np.uint8), "b": np.zeros((4, 8, 3), np.uint8)})
