@@ -7,9 +7,12 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-__all__ = ["median_seconds", "markdown_table", "machine_description"]
+import numpy as np
+
+__all__ = ["median_seconds", "markdown_table", "machine_description", "images_per_second",
+           "training_images_per_second"]
 
 
 def median_seconds(function: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -46,3 +49,28 @@ def machine_description() -> str:
         gpus = ", ".join(device.name for device in tensorflow.config.list_physical_devices("GPU"))
     cpu = model or platform.processor() or platform.machine()
     return f"{cpu}, {os.cpu_count()} CPU cores" + (f", GPU: {gpus}" if gpus else ", no GPU")
+
+
+def images_per_second(batches: Callable[[], Iterable], repeats: int = 1) -> float:
+    """Images per second delivered by iterating ``batches()`` (a fresh iterable of ``(images, masks)`` batches)
+    to the end, best of ``repeats`` passes; each batch's images are materialised as numpy arrays."""
+    best = 0.0
+    for _ in range(repeats):
+        start, count = time.perf_counter(), 0
+        for images, _ in batches():
+            count += len(np.asarray(images))
+        best = max(best, count / (time.perf_counter() - start))
+    return best
+
+
+def training_images_per_second(model, image_size: Sequence[int], batch_size: int, steps: int = 3) -> float:
+    """Images per second that ``model`` consumes in training (``train_on_batch`` on random data after one
+    warm-up step, with the model's own compiled loss and optimizer)."""
+    rng = np.random.default_rng(0)
+    images = rng.random((batch_size, *image_size, 3), dtype=np.float32)
+    targets = rng.integers(0, model.output_shape[-1], (batch_size, *image_size)).astype(np.uint8)
+    model.train_on_batch(images, targets)
+    start = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(images, targets)
+    return steps * batch_size / (time.perf_counter() - start)

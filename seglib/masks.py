@@ -101,7 +101,7 @@ def _open_png(path: PathLike) -> Image.Image:
     try:
         image = Image.open(path)
         image.load()
-    except (OSError, SyntaxError) as error:
+    except (OSError, SyntaxError, Image.DecompressionBombError) as error:
         raise ValueError(f"cannot decode image {path}: {error}") from error
     return image
 

@@ -33,3 +33,13 @@ def official_color(polygons: dict) -> np.ndarray:
 def official_instance_ids(polygons: dict) -> np.ndarray:
     """The official json2instanceImg(..., "ids") output as an array."""
     return np.asarray(createInstanceImage(_official_annotation(polygons), "ids"), dtype=np.int32)
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory):
+    """A generated Cityscapes-layout dataset of 64x128 frames: 5 train, 2 val, 1 test."""
+    from seglib import synthetic
+
+    root = tmp_path_factory.mktemp("data") / "synthetic"
+    synthetic.ensure_dataset(root, (64, 128), {"train": 5, "val": 2, "test": 1})
+    return root

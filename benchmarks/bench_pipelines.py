@@ -1,0 +1,93 @@
+"""Benchmark: how fast each input pipeline delivers (image, mask) pairs, beside how fast a U-Net eats them.
+
+Prints, in one run on this machine, at 256x512 (the generated `ci` frames' own size, so no resizing):
+1. images per second of tf.data (from PNG files), the Keras PyDataset generator, and tf.data from TFRecords,
+   each without and with augmentation (decoding every epoch: no cache);
+2. the same for tf.data with its cache (what training uses from the second epoch on);
+3. the rate at which the book's CPU U-Net (16 base filters) consumes images in training, and each pipeline's
+   rate as a multiple of it (>= 10x means the input is never the bottleneck);
+4. reading an example from PNG files vs from TFRecords, bytes only and bytes + decode (ratio).
+
+Usage: python benchmarks/bench_pipelines.py [--repeats R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from seglib import augment, bench, cityscapes, data, models, profiles
+
+SIZE = (256, 512)
+BATCH = 8
+
+
+def pipeline_rates(root, records, repeats: int) -> dict[str, float]:
+    transform = augment.make_augmentation()
+    settings = {"image_size": SIZE, "batch_size": BATCH}
+    makers = {
+        "tf.data (files)": lambda aug, cache: data.tf_dataset(root, "train", augmentation=aug, cache=cache,
+                                                              **settings),
+        "generator (PyDataset)": lambda aug, cache: data.SegmentationSequence(root, "train", augmentation=aug,
+                                                                             **settings),
+        "tf.data (TFRecords)": lambda aug, cache: data.tfrecord_dataset(records, "train", augmentation=aug,
+                                                                        cache=cache, **settings),
+    }
+    rates = {}
+    for name, make in makers.items():
+        for aug in (None, transform):
+            label = f"{name}{' + augmentation' if aug else ''}"
+            rates[label] = bench.images_per_second(lambda: make(aug, False), repeats)
+    cached = data.tf_dataset(root, "train", augmentation=transform, cache=True, **settings)
+    bench.images_per_second(lambda: cached)  # the first pass fills the cache
+    rates["tf.data (files) + augmentation, cached"] = bench.images_per_second(lambda: cached, repeats)
+    return rates
+
+
+def unet_rate() -> float:
+    model = models.unet((*SIZE, 3), base_filters=16)
+    model.compile(optimizer=keras.optimizers.Adam(), loss=keras.losses.SparseCategoricalCrossentropy())
+    return bench.training_images_per_second(model, SIZE, BATCH, steps=3)
+
+
+def reading_seconds(root, records, repeats: int) -> dict[str, float]:
+    """Seconds per example over full passes of the split, one example at a time: PNG files vs TFRecords, bytes
+    only and bytes + decode."""
+    frames = data.frames_with_labels(root, "train")
+    paths = tf.data.Dataset.from_tensor_slices(([str(f.image_path) for f in frames],
+                                                [str(f.gt_path("labelIds")) for f in frames]))
+    files = paths.map(lambda image, label: (tf.io.read_file(image), tf.io.read_file(label), image))
+    tfrecords = data.read_tfrecords(data.tfrecord_paths(records, "train"))
+    passes = {"PNG files, read": files, "TFRecords, read": tfrecords,
+              "PNG files, read + decode": files.map(data.decode_pair),
+              "TFRecords, read + decode": tfrecords.map(data.decode_pair)}
+    return {name: bench.median_seconds(lambda: [None for _ in dataset], repeats) / len(frames)
+            for name, dataset in passes.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2, help="passes per pipeline (the best is printed)")
+    args = parser.parse_args(argv)
+    root = cityscapes.dataset_root(profiles.get_profile("ci"))  # generated at 256x512 = SIZE
+    print(f"machine: {bench.machine_description()}; {len(cityscapes.list_frames(root, 'train'))} frames at "
+          f"{SIZE[0]}x{SIZE[1]}, batch {BATCH}")
+    with tempfile.TemporaryDirectory() as records:
+        data.write_tfrecords(root, "train", records)
+        rates = pipeline_rates(root, records, args.repeats)
+        reading = reading_seconds(root, records, max(3, args.repeats))
+    training = unet_rate()
+    print(f"U-Net (16 base filters) training on CPU consumes {training:.1f} images/s")
+    for name, rate in rates.items():
+        print(f"{name:>42}: {rate:7.1f} images/s = {rate / training:6.1f}x the U-Net's training rate")
+    for step in ("read", "read + decode"):
+        png, record = reading[f"PNG files, {step}"], reading[f"TFRecords, {step}"]
+        print(f"per example, {step}: PNG files {1000 * png:.2f} ms, TFRecords {1000 * record:.2f} ms -> "
+              f"TFRecords take {record / png:.2f}x the PNG files' time")
+
+
+if __name__ == "__main__":
+    main()

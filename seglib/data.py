@@ -1,0 +1,322 @@
+"""Three ways to feed a segmentation model from a Cityscapes-layout folder.
+
+* :func:`tf_dataset` - a ``tf.data`` pipeline from file paths: read -> decode -> category remap -> resize
+  (masks by nearest neighbour) -> cache -> shuffle -> augment -> batch -> prefetch;
+* :class:`SegmentationSequence` - a Keras ``PyDataset`` that loads and augments each batch in Python, for data that
+  does not fit in memory or preprocessing TensorFlow cannot express;
+* TFRecords - :func:`write_tfrecords` packs the PNG bytes of image and labelIds into sharded record files,
+  :func:`tfrecord_dataset` reads them back into the same pipeline.
+
+All three yield the same ``(image, mask)`` pairs for the same files and settings: ``image (B, h, w, 3) float32``
+in [0, 1] and ``mask (B, h, w) uint8`` category ids 0..7 (IGNORE where augmentation exposed no pixel). They share
+one resize (:func:`resize_pair`), so without augmentation their arrays are identical (tested).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import albumentations
+import keras
+import numpy as np
+import tensorflow as tf
+
+from seglib import augment, cityscapes, labels, masks
+from seglib.profiles import Profile, get_profile
+
+__all__ = [
+    "frames_with_labels", "decode_pair", "resize_pair", "load_pair", "to_model_input", "tf_dataset",
+    "SegmentationSequence", "write_tfrecords", "tfrecord_paths", "read_tfrecords", "tfrecord_dataset",
+]
+
+_PNG_START = b"\x89PNG\r\n\x1a\n"   # every PNG file begins with these 8 bytes...
+_PNG_END = b"IEND\xaeB`\x82"        # ...and a complete one ends with its IEND chunk: a truncated file does not
+#: Decoded examples are cached in memory when they take less than this.
+CACHE_BUDGET_BYTES = 2 * 2**30
+_CATEGORY_LUT = tf.constant(labels.ID_TO_CATEGORY_LUT)
+
+
+def frames_with_labels(root: str | os.PathLike, split: str) -> list[cityscapes.Frame]:
+    """The frames of ``split`` that a pipeline reads; raises ``FileNotFoundError`` naming an image without its
+    ``*_gtFine_labelIds.png`` (no frame is skipped silently)."""
+    frames = cityscapes.list_frames(root, split)
+    missing = [frame for frame in frames if not frame.gt_path("labelIds").is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} image(s) of {split} have no labelIds file, e.g. {missing[0].gt_path('labelIds')} "
+            f"for {missing[0].image_path}; restore it or remove the image")
+    return frames
+
+# ---------------------------------------------------------------------------------------------------------
+# One example: decode, remap, resize (TensorFlow ops, shared by every pipeline)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _assert_complete_png(data: tf.Tensor, source: tf.Tensor, kind: str) -> tf.Operation:
+    start = tf.strings.substr(data, 0, len(_PNG_START))
+    end = tf.strings.substr(data, tf.maximum(tf.strings.length(data) - len(_PNG_END), 0), len(_PNG_END))
+    return tf.debugging.Assert(tf.logical_and(tf.equal(start, _PNG_START), tf.equal(end, _PNG_END)),
+                               [f"{kind} is not a complete PNG file (missing, truncated or another format):", source])
+
+
+def decode_pair(image_png: tf.Tensor, label_png: tf.Tensor, source: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """PNG bytes of an image and its labelIds -> ``image (H, W, 3) uint8``, ``label_ids (H, W) uint8``.
+
+    Fails with an ``InvalidArgumentError`` naming ``source`` (the frame) for a truncated or non-PNG file, a labelIds
+    whose size differs from its image, or a label id outside 0..33.
+    """
+    with tf.control_dependencies([_assert_complete_png(image_png, source, "image"),
+                                  _assert_complete_png(label_png, source, "labelIds")]):
+        image = tf.io.decode_png(image_png, channels=3)
+        label_ids = tf.io.decode_png(label_png, channels=1)[..., 0]
+    same_size = tf.reduce_all(tf.equal(tf.shape(image)[:2], tf.shape(label_ids)))
+    in_table = tf.reduce_max(label_ids) < labels.NUM_LABEL_IDS
+    with tf.control_dependencies([
+        tf.debugging.Assert(same_size, ["labelIds size differs from its image:", source, tf.shape(label_ids),
+                                        tf.shape(image)[:2]]),
+        tf.debugging.Assert(in_table, ["labelIds holds a label id outside 0..33:", source,
+                                       tf.reduce_max(label_ids)])]):
+        return tf.identity(image), tf.identity(label_ids)
+
+
+def resize_pair(image: tf.Tensor, categories: tf.Tensor, size: Sequence[int]) -> tuple[tf.Tensor, tf.Tensor]:
+    """Resize ``image (H, W, 3) uint8`` (bilinear, antialiased, rounded back to uint8) and ``categories (H, W) uint8``
+    (nearest neighbour only: it never invents a value) to ``size = (h, w)``."""
+    image = tf.image.resize(image, size, method="bilinear", antialias=True)
+    image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    categories = tf.image.resize(categories[..., tf.newaxis], size, method="nearest")[..., 0]
+    return image, tf.cast(categories, tf.uint8)
+
+
+def load_pair(image_png: tf.Tensor, label_png: tf.Tensor, source: tf.Tensor,
+              size: Sequence[int]) -> tuple[tf.Tensor, tf.Tensor]:
+    """PNG bytes -> ``image (h, w, 3) uint8`` and ``mask (h, w) uint8`` category ids at ``size``."""
+    image, label_ids = decode_pair(image_png, label_png, source)
+    categories = tf.gather(_CATEGORY_LUT, tf.cast(label_ids, tf.int32))
+    return resize_pair(image, categories, size)
+
+
+def to_model_input(image: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """``image uint8 -> float32`` in [0, 1]; the mask stays uint8 category ids."""
+    return tf.cast(image, tf.float32) / 255.0, mask
+
+
+_resize_eagerly = tf.function(resize_pair, reduce_retracing=True)
+
+# ---------------------------------------------------------------------------------------------------------
+# tf.data
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _sizes(profile: Profile | str | None, image_size: Sequence[int] | None,
+           batch_size: int | None) -> tuple[tuple[int, int], int]:
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    size = tuple(int(v) for v in (image_size or profile.image_size))
+    batch = int(batch_size or profile.batch_size)
+    if len(size) != 2 or min(size) < 1 or batch < 1:
+        raise ValueError(f"image_size must be (height, width) >= 1 and batch_size >= 1, got {size} and {batch}")
+    return size, batch  # type: ignore[return-value]
+
+
+def _augment_in_graph(transform: albumentations.Compose, image: tf.Tensor, mask: tf.Tensor,
+                      seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def apply(image: np.ndarray, mask: np.ndarray, seed: np.int64) -> tuple[np.ndarray, np.ndarray]:
+        return augment.augment_pair(transform, image, mask, int(seed) % 2**32)
+
+    augmented_image, augmented_mask = tf.numpy_function(apply, [image, mask, seed], [tf.uint8, tf.uint8],
+                                                        stateful=False)
+    augmented_image.set_shape(image.shape)
+    augmented_mask.set_shape(mask.shape)
+    return augmented_image, augmented_mask
+
+
+def _finish(examples: tf.data.Dataset, count: int, size: tuple[int, int], batch_size: int,
+            augmentation: albumentations.Compose | None, shuffle: bool, seed: int, cache: bool | None,
+            drop_remainder: bool) -> tf.data.Dataset:
+    """The steps every pipeline shares, from ``(image_png, label_png, source)`` elements to model batches."""
+    dataset = examples.map(lambda image, label, source: load_pair(image, label, source, size),
+                           num_parallel_calls=tf.data.AUTOTUNE)
+    if cache is None:  # decoding and resizing once pays whenever the decoded examples fit in memory
+        cache = count * size[0] * size[1] * 4 <= CACHE_BUDGET_BYTES
+    if cache:
+        dataset = dataset.cache()
+    if shuffle:
+        dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    if augmentation is not None:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+            lambda pair, example_seed: _augment_in_graph(augmentation, *pair, example_seed),
+            num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def tf_dataset(root: str | os.PathLike, split: str, profile: Profile | str | None = None, *,
+               augmentation: albumentations.Compose | None = None, shuffle: bool = False, seed: int = 0,
+               cache: bool | None = None, drop_remainder: bool = False, image_size: Sequence[int] | None = None,
+               batch_size: int | None = None) -> tf.data.Dataset:
+    """A ``tf.data`` pipeline over the frames of ``split`` under ``root`` (a Cityscapes layout).
+
+    Sizes come from ``profile`` (``image_size``, ``batch_size``) unless given. ``augmentation`` (from
+    :func:`seglib.augment.make_augmentation`) is applied after resizing, seeded per example from ``seed``; with
+    ``shuffle`` the order changes every epoch. ``cache=None`` caches decoded examples when they fit in
+    :data:`CACHE_BUDGET_BYTES`. Yields ``(image (B, h, w, 3) float32, mask (B, h, w) uint8)``.
+    """
+    size, batch = _sizes(profile, image_size, batch_size)
+    frames = frames_with_labels(root, split)
+    paths = tf.data.Dataset.from_tensor_slices((
+        [str(frame.image_path) for frame in frames], [str(frame.gt_path("labelIds")) for frame in frames]))
+    examples = paths.map(lambda image, label: (tf.io.read_file(image), tf.io.read_file(label), image),
+                         num_parallel_calls=tf.data.AUTOTUNE)
+    return _finish(examples, len(frames), size, batch, augmentation, shuffle, seed, cache, drop_remainder)
+
+# ---------------------------------------------------------------------------------------------------------
+# A Keras generator (PyDataset)
+# ---------------------------------------------------------------------------------------------------------
+
+
+class SegmentationSequence(keras.utils.PyDataset):
+    """Batches loaded and augmented in Python, one ``__getitem__`` at a time (Keras runs them in ``workers``
+    threads). Same outputs as :func:`tf_dataset` for the same frames and settings; reads each file when asked,
+    so the data never needs to fit in memory.
+    """
+
+    def __init__(self, root: str | os.PathLike, split: str, profile: Profile | str | None = None, *,
+                 augmentation: albumentations.Compose | None = None, shuffle: bool = False, seed: int = 0,
+                 image_size: Sequence[int] | None = None, batch_size: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.size, self.batch_size = _sizes(profile, image_size, batch_size)
+        self.frames = frames_with_labels(root, split)
+        self.augmentation, self.shuffle, self.seed = augmentation, shuffle, seed
+        self.epoch = 0
+        self.order = self._order()
+
+    def _order(self) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(len(self.frames))
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.frames))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.frames) / self.batch_size)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frame ``index`` -> ``image (h, w, 3) uint8``, ``mask (h, w) uint8`` categories, before augmentation."""
+        frame = self.frames[index]
+        image = cityscapes.read_image(frame.image_path)
+        label_ids = masks.read_label_ids(frame.gt_path("labelIds"))
+        if label_ids.shape != image.shape[:2]:
+            raise ValueError(f"{frame.gt_path('labelIds')} is {label_ids.shape[0]}x{label_ids.shape[1]} but its "
+                             f"image {frame.image_path} is {image.shape[0]}x{image.shape[1]}")
+        image, mask = _resize_eagerly(image, masks.label_ids_to_categories(label_ids), self.size)
+        return image.numpy(), mask.numpy()
+
+    def __getitem__(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        if not 0 <= batch < len(self):
+            raise IndexError(f"batch {batch} out of range 0..{len(self) - 1}")
+        images, batch_masks = [], []
+        for index in self.order[batch * self.batch_size:(batch + 1) * self.batch_size]:
+            image, mask = self.load(int(index))
+            if self.augmentation is not None:
+                image, mask = augment.augment_pair(self.augmentation, image, mask,
+                                                   augment.seed_for(self.seed, self.epoch, int(index)))
+            images.append(image)
+            batch_masks.append(mask)
+        return np.stack(images).astype(np.float32) / np.float32(255.0), np.stack(batch_masks)
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self.order = self._order()
+
+# ---------------------------------------------------------------------------------------------------------
+# TFRecords
+# ---------------------------------------------------------------------------------------------------------
+
+
+_FEATURES = {"image_png": tf.io.FixedLenFeature([], tf.string), "label_png": tf.io.FixedLenFeature([], tf.string),
+             "source": tf.io.FixedLenFeature([], tf.string)}
+_MANIFEST = "{split}.manifest.json"
+
+
+def _bytes_feature(value: bytes) -> tf.train.Feature:
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def _example(frame: cityscapes.Frame) -> bytes:
+    features = {"image_png": frame.image_path.read_bytes(), "label_png": frame.gt_path("labelIds").read_bytes(),
+                "source": str(frame.image_path).encode()}
+    return tf.train.Example(features=tf.train.Features(
+        feature={key: _bytes_feature(value) for key, value in features.items()})).SerializeToString()
+
+
+def tfrecord_paths(out_dir: str | os.PathLike, split: str) -> list[Path]:
+    """The shard files of ``split`` that :func:`write_tfrecords` wrote (from its manifest)."""
+    manifest = Path(out_dir) / _MANIFEST.format(split=split)
+    if not manifest.is_file():
+        raise FileNotFoundError(f"no {manifest}: write the records first with seglib.data.write_tfrecords")
+    return [Path(out_dir) / name for name in json.loads(manifest.read_text())["shards"]]
+
+
+def write_tfrecords(root: str | os.PathLike, split: str, out_dir: str | os.PathLike,
+                    shards: int | None = None) -> list[Path]:
+    """Pack the image and labelIds PNG bytes of every frame of ``split`` into ``shards`` record files
+    ``<split>-00000-of-0000N.tfrecord`` under ``out_dir`` (default: about 64 frames a shard).
+
+    Idempotent: a manifest lists what was written, and a complete set for the same frames is not written again.
+    Never overwrites a file it did not write (raises ``FileExistsError``); each shard is written under a temporary
+    name and renamed when complete.
+    """
+    frames = frames_with_labels(root, split)
+    shards = shards or max(1, math.ceil(len(frames) / 64))
+    if not 1 <= shards <= len(frames):
+        raise ValueError(f"shards must lie in 1..{len(frames)} (the number of frames), got {shards}")
+    out_dir = Path(out_dir)
+    names = [f"{split}-{k:05d}-of-{shards:05d}.tfrecord" for k in range(shards)]
+    wanted = {"sources": [str(frame.image_path) for frame in frames], "shards": names}
+    manifest = out_dir / _MANIFEST.format(split=split)
+    if manifest.is_file() and json.loads(manifest.read_text()) == wanted and all((out_dir / n).is_file() for n in names):
+        return [out_dir / name for name in names]
+    owned = set(json.loads(manifest.read_text())["shards"]) if manifest.is_file() else set()
+    foreign = [out_dir / name for name in names if (out_dir / name).exists() and name not in owned]
+    if foreign:
+        raise FileExistsError(f"{foreign[0]} exists and was not written by seglib; choose another out_dir")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bounds = np.linspace(0, len(frames), shards + 1).round().astype(int)  # contiguous runs: order is kept
+    for k, name in enumerate(names):
+        temporary = out_dir / f".{name}.partial"
+        with tf.io.TFRecordWriter(str(temporary)) as writer:
+            for frame in frames[bounds[k]:bounds[k + 1]]:
+                writer.write(_example(frame))
+        os.replace(temporary, out_dir / name)
+    temporary = out_dir / f".{manifest.name}.partial"
+    temporary.write_text(json.dumps(wanted, indent=1) + "\n")
+    os.replace(temporary, manifest)
+    return [out_dir / name for name in names]
+
+
+def read_tfrecords(paths: Sequence[str | os.PathLike]) -> tf.data.Dataset:
+    """Records -> ``(image_png, label_png, source)`` string tensors, exactly the bytes that were written, in the
+    order written (shards one after another)."""
+    missing = [str(path) for path in paths if not Path(path).is_file()]
+    if not paths or missing:
+        raise FileNotFoundError(f"TFRecord file(s) not found: {missing or 'no paths given'}")
+    records = tf.data.TFRecordDataset([str(path) for path in paths])
+    parsed = records.map(lambda record: tf.io.parse_single_example(record, _FEATURES),
+                         num_parallel_calls=tf.data.AUTOTUNE)
+    return parsed.map(lambda example: (example["image_png"], example["label_png"], example["source"]))
+
+
+def tfrecord_dataset(out_dir: str | os.PathLike, split: str, profile: Profile | str | None = None, *,
+                     augmentation: albumentations.Compose | None = None, shuffle: bool = False, seed: int = 0,
+                     cache: bool | None = None, drop_remainder: bool = False,
+                     image_size: Sequence[int] | None = None, batch_size: int | None = None) -> tf.data.Dataset:
+    """The :func:`tf_dataset` pipeline, reading its PNG bytes from the TFRecord shards :func:`write_tfrecords`
+    wrote for ``split`` under ``out_dir`` instead of from the PNG files."""
+    size, batch = _sizes(profile, image_size, batch_size)
+    count = len(json.loads((Path(out_dir) / _MANIFEST.format(split=split)).read_text())["sources"]) \
+        if (Path(out_dir) / _MANIFEST.format(split=split)).is_file() else 0
+    examples = read_tfrecords(tfrecord_paths(out_dir, split))
+    return _finish(examples, count, size, batch, augmentation, shuffle, seed, cache, drop_remainder)
