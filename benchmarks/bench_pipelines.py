@@ -1,14 +1,15 @@
 """Benchmark: how fast each input pipeline delivers (image, mask) pairs, beside how fast a U-Net eats them.
 
 Prints, in one run on this machine, at 256x512 (the generated `ci` frames' own size, so no resizing):
-1. images per second of tf.data (from PNG files), the Keras PyDataset generator, and tf.data from TFRecords,
-   each without and with augmentation (decoding every epoch: no cache);
+1. steady-state images per second (over several epochs, the first batch left out) of tf.data (from PNG files),
+   the Keras PyDataset generator, and tf.data from TFRecords, each without and with augmentation (decoding every
+   epoch: no cache; the generator in one thread, as iterated here);
 2. the same for tf.data with its cache (what training uses from the second epoch on);
 3. the rate at which the book's CPU U-Net (16 base filters) consumes images in training, and each pipeline's
    rate as a multiple of it (>= 10x means the input is never the bottleneck);
 4. reading an example from PNG files vs from TFRecords, bytes only and bytes + decode (ratio).
 
-Usage: python benchmarks/bench_pipelines.py [--repeats R]
+Usage: python benchmarks/bench_pipelines.py [--epochs E]
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ SIZE = (256, 512)
 BATCH = 8
 
 
-def pipeline_rates(root, records, repeats: int) -> dict[str, float]:
+def pipeline_rates(root, records, epochs: int) -> dict[str, float]:
     transform = augment.make_augmentation()
     settings = {"image_size": SIZE, "batch_size": BATCH}
     makers = {
@@ -40,10 +41,9 @@ def pipeline_rates(root, records, repeats: int) -> dict[str, float]:
     for name, make in makers.items():
         for aug in (None, transform):
             label = f"{name}{' + augmentation' if aug else ''}"
-            rates[label] = bench.images_per_second(lambda: make(aug, False), repeats)
+            rates[label] = bench.images_per_second(lambda: make(aug, False), epochs)
     cached = data.tf_dataset(root, "train", augmentation=transform, cache=True, **settings)
-    bench.images_per_second(lambda: cached)  # the first pass fills the cache
-    rates["tf.data (files) + augmentation, cached"] = bench.images_per_second(lambda: cached, repeats)
+    rates["tf.data (files) + augmentation, cached"] = bench.images_per_second(lambda: cached, epochs + 1)
     return rates
 
 
@@ -70,15 +70,15 @@ def reading_seconds(root, records, repeats: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=2, help="passes per pipeline (the best is printed)")
+    parser.add_argument("--epochs", type=int, default=3, help="passes over the split per pipeline")
     args = parser.parse_args(argv)
     root = cityscapes.dataset_root(profiles.get_profile("ci"))  # generated at 256x512 = SIZE
     print(f"machine: {bench.machine_description()}; {len(cityscapes.list_frames(root, 'train'))} frames at "
           f"{SIZE[0]}x{SIZE[1]}, batch {BATCH}")
     with tempfile.TemporaryDirectory() as records:
         data.write_tfrecords(root, "train", records)
-        rates = pipeline_rates(root, records, args.repeats)
-        reading = reading_seconds(root, records, max(3, args.repeats))
+        rates = pipeline_rates(root, records, args.epochs)
+        reading = reading_seconds(root, records, 3)
     training = unet_rate()
     print(f"U-Net (16 base filters) training on CPU consumes {training:.1f} images/s")
     for name, rate in rates.items():

@@ -51,16 +51,23 @@ def machine_description() -> str:
     return f"{cpu}, {os.cpu_count()} CPU cores" + (f", GPU: {gpus}" if gpus else ", no GPU")
 
 
-def images_per_second(batches: Callable[[], Iterable], repeats: int = 1) -> float:
-    """Images per second delivered by iterating ``batches()`` (a fresh iterable of ``(images, masks)`` batches)
-    to the end, best of ``repeats`` passes; each batch's images are materialised as numpy arrays."""
-    best = 0.0
-    for _ in range(repeats):
-        start, count = time.perf_counter(), 0
+def images_per_second(batches: Callable[[], Iterable], epochs: int = 3) -> float:
+    """Steady-state images per second of a pipeline: ``epochs`` passes over ``batches()`` (a fresh iterable of
+    ``(images, masks)`` batches per pass, as training makes one per epoch), timed from the end of the first batch
+    so that building the pipeline and its first fill are left out. Images are materialised as numpy arrays."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    start, count = None, 0
+    for _ in range(epochs):
         for images, _ in batches():
-            count += len(np.asarray(images))
-        best = max(best, count / (time.perf_counter() - start))
-    return best
+            size = len(np.asarray(images))
+            if start is None:
+                start = time.perf_counter()
+            else:
+                count += size
+    if not count:
+        raise ValueError("the pipeline delivered fewer than two batches: nothing to time")
+    return count / (time.perf_counter() - start)
 
 
 def training_images_per_second(model, image_size: Sequence[int], batch_size: int, steps: int = 3) -> float:
