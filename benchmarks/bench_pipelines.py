@@ -1,6 +1,7 @@
 """Benchmark: how fast each input pipeline delivers (image, mask) pairs, beside how fast a U-Net eats them.
 
-Prints, in one run on this machine, at 256x512 (the generated `ci` frames' own size, so no resizing):
+Prints, in one run on this machine, on the generated `ci` frames (always generated ones, whatever
+$CITYSCAPES_DATASET says) at their own size, 256x512, so without resizing:
 1. steady-state images per second (over several epochs, the first batch left out) of tf.data (from PNG files),
    the Keras PyDataset generator, and tf.data from TFRecords, each without and with augmentation (decoding every
    epoch: no cache; the generator in one thread, as iterated here);
@@ -20,7 +21,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from seglib import augment, bench, cityscapes, data, models, profiles
+from seglib import augment, bench, cityscapes, data, models, profiles, synthetic
 
 SIZE = (256, 512)
 BATCH = 8
@@ -41,9 +42,9 @@ def pipeline_rates(root, records, epochs: int) -> dict[str, float]:
     for name, make in makers.items():
         for aug in (None, transform):
             label = f"{name}{' + augmentation' if aug else ''}"
-            rates[label] = bench.images_per_second(lambda: make(aug, False), epochs)
+            rates[label] = bench.images_per_second(make(aug, False), epochs)
     cached = data.tf_dataset(root, "train", augmentation=transform, cache=True, **settings)
-    rates["tf.data (files) + augmentation, cached"] = bench.images_per_second(lambda: cached, epochs + 1)
+    rates["tf.data (files) + augmentation, cached"] = bench.images_per_second(cached, epochs + 1)
     return rates
 
 
@@ -59,7 +60,7 @@ def reading_seconds(root, records, repeats: int) -> dict[str, float]:
     frames = data.frames_with_labels(root, "train")
     paths = tf.data.Dataset.from_tensor_slices(([str(f.image_path) for f in frames],
                                                 [str(f.gt_path("labelIds")) for f in frames]))
-    files = paths.map(lambda image, label: (tf.io.read_file(image), tf.io.read_file(label), image))
+    files = paths.map(lambda image, label: (tf.io.read_file(image), tf.io.read_file(label), image, label))
     tfrecords = data.read_tfrecords(data.tfrecord_paths(records, "train"))
     passes = {"PNG files, read": files, "TFRecords, read": tfrecords,
               "PNG files, read + decode": files.map(data.decode_pair),
@@ -72,7 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="passes over the split per pipeline")
     args = parser.parse_args(argv)
-    root = cityscapes.dataset_root(profiles.get_profile("ci"))  # generated at 256x512 = SIZE
+    profile = profiles.get_profile("ci")  # the generated frames, always (not $CITYSCAPES_DATASET): 256x512 = SIZE
+    root = synthetic.ensure_dataset(cityscapes.synthetic_root(profile.synthetic_size), profile.synthetic_size,
+                                    profile.synthetic_counts)
     print(f"machine: {bench.machine_description()}; {len(cityscapes.list_frames(root, 'train'))} frames at "
           f"{SIZE[0]}x{SIZE[1]}, batch {BATCH}")
     with tempfile.TemporaryDirectory() as records:

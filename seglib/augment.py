@@ -10,6 +10,7 @@ seeds gets the same augmented examples, whichever thread or process runs them.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from dataclasses import dataclass
@@ -67,7 +68,14 @@ def make_augmentation(settings: AugmentationSettings = DEFAULT_SETTINGS) -> albu
     ])
 
 
-_LOCK = threading.Lock()  # a Compose holds one random state: seeding and applying must not interleave
+_PER_THREAD = threading.local()  # a Compose holds one random state: each thread seeds and applies its own copy
+
+
+def _thread_copy(transform: albumentations.Compose) -> albumentations.Compose:
+    copies = _PER_THREAD.__dict__.setdefault("copies", {})
+    if id(transform) not in copies:
+        copies[id(transform)] = (transform, copy.deepcopy(transform))  # keeps the original alive: ids stay unique
+    return copies[id(transform)][1]
 
 
 def augment_pair(transform: albumentations.Compose, image: np.ndarray, mask: np.ndarray,
@@ -82,9 +90,9 @@ def augment_pair(transform: albumentations.Compose, image: np.ndarray, mask: np.
         raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
     if mask.shape != image.shape[:2] or mask.dtype != np.uint8:
         raise ValueError(f"mask must be (H, W) uint8 matching the image {image.shape[:2]}, got {mask.shape} {mask.dtype}")
-    with _LOCK:
-        transform.set_random_seed(int(seed))
-        result = transform(image=image, mask=mask)
+    own = _thread_copy(transform)
+    own.set_random_seed(int(seed))
+    result = own(image=image, mask=mask)
     return result["image"], result["mask"]
 
 

@@ -35,8 +35,13 @@ __all__ = [
 
 _PNG_START = b"\x89PNG\r\n\x1a\n"   # every PNG file begins with these 8 bytes...
 _PNG_END = b"IEND\xaeB`\x82"        # ...and a complete one ends with its IEND chunk: a truncated file does not
+_IHDR_BIT_DEPTH = 24                # offset of the bit depth byte, followed by the colour type byte
+_EIGHT_BIT, _EIGHT_BIT_GREY = b"\x08", b"\x08\x00"
+_PNG_FORMATS = {_EIGHT_BIT: "8-bit", _EIGHT_BIT_GREY: "8-bit greyscale"}
 #: Decoded examples are cached in memory when they take less than this.
 CACHE_BUDGET_BYTES = 2 * 2**30
+#: Decoded examples a TFRecord pipeline shuffles among when it does not cache.
+TFRECORD_SHUFFLE_BUFFER = 64
 _CATEGORY_LUT = tf.constant(labels.ID_TO_CATEGORY_LUT)
 
 
@@ -56,29 +61,35 @@ def frames_with_labels(root: str | os.PathLike, split: str) -> list[cityscapes.F
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _assert_complete_png(data: tf.Tensor, source: tf.Tensor, kind: str) -> tf.Operation:
+def _check_png(data: tf.Tensor, source: tf.Tensor, kind: str, header: bytes) -> tf.Operation:
+    """Assert that ``data`` is a complete PNG whose IHDR bit depth (and colour type) bytes equal ``header``."""
     start = tf.strings.substr(data, 0, len(_PNG_START))
     end = tf.strings.substr(data, tf.maximum(tf.strings.length(data) - len(_PNG_END), 0), len(_PNG_END))
-    return tf.debugging.Assert(tf.logical_and(tf.equal(start, _PNG_START), tf.equal(end, _PNG_END)),
-                               [f"{kind} is not a complete PNG file (missing, truncated or another format):", source])
+    complete = tf.logical_and(tf.equal(start, _PNG_START), tf.equal(end, _PNG_END))
+    with tf.control_dependencies([tf.debugging.Assert(complete, [
+            f"{kind} is not a complete PNG file (missing, truncated or another format):", source])]):
+        format_ok = tf.equal(tf.strings.substr(data, _IHDR_BIT_DEPTH, len(header)), header)
+        return tf.debugging.Assert(format_ok, [f"{kind} is not an {_PNG_FORMATS[header]} PNG:", source])
 
 
-def decode_pair(image_png: tf.Tensor, label_png: tf.Tensor, source: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def decode_pair(image_png: tf.Tensor, label_png: tf.Tensor, image_source: tf.Tensor,
+                label_source: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """PNG bytes of an image and its labelIds -> ``image (H, W, 3) uint8``, ``label_ids (H, W) uint8``.
 
-    Fails with an ``InvalidArgumentError`` naming ``source`` (the frame) for a truncated or non-PNG file, a labelIds
-    whose size differs from its image, or a label id outside 0..33.
+    Fails with an ``InvalidArgumentError`` naming the file for a truncated or non-PNG file, an image that is not
+    8-bit, a labelIds that is not 8-bit grey, a labelIds whose size differs from its image, or a label id outside
+    0..33.
     """
-    with tf.control_dependencies([_assert_complete_png(image_png, source, "image"),
-                                  _assert_complete_png(label_png, source, "labelIds")]):
+    with tf.control_dependencies([_check_png(image_png, image_source, "image", _EIGHT_BIT),
+                                  _check_png(label_png, label_source, "labelIds", _EIGHT_BIT_GREY)]):
         image = tf.io.decode_png(image_png, channels=3)
         label_ids = tf.io.decode_png(label_png, channels=1)[..., 0]
     same_size = tf.reduce_all(tf.equal(tf.shape(image)[:2], tf.shape(label_ids)))
     in_table = tf.reduce_max(label_ids) < labels.NUM_LABEL_IDS
     with tf.control_dependencies([
-        tf.debugging.Assert(same_size, ["labelIds size differs from its image:", source, tf.shape(label_ids),
-                                        tf.shape(image)[:2]]),
-        tf.debugging.Assert(in_table, ["labelIds holds a label id outside 0..33:", source,
+        tf.debugging.Assert(same_size, ["labelIds size differs from its image:", label_source, tf.shape(label_ids),
+                                        image_source, tf.shape(image)[:2]]),
+        tf.debugging.Assert(in_table, ["labelIds holds a label id outside 0..33:", label_source,
                                        tf.reduce_max(label_ids)])]):
         return tf.identity(image), tf.identity(label_ids)
 
@@ -92,10 +103,10 @@ def resize_pair(image: tf.Tensor, categories: tf.Tensor, size: Sequence[int]) ->
     return image, tf.cast(categories, tf.uint8)
 
 
-def load_pair(image_png: tf.Tensor, label_png: tf.Tensor, source: tf.Tensor,
+def load_pair(image_png: tf.Tensor, label_png: tf.Tensor, image_source: tf.Tensor, label_source: tf.Tensor,
               size: Sequence[int]) -> tuple[tf.Tensor, tf.Tensor]:
     """PNG bytes -> ``image (h, w, 3) uint8`` and ``mask (h, w) uint8`` category ids at ``size``."""
-    image, label_ids = decode_pair(image_png, label_png, source)
+    image, label_ids = decode_pair(image_png, label_png, image_source, label_source)
     categories = tf.gather(_CATEGORY_LUT, tf.cast(label_ids, tf.int32))
     return resize_pair(image, categories, size)
 
@@ -122,35 +133,68 @@ def _sizes(profile: Profile | str | None, image_size: Sequence[int] | None,
     return size, batch  # type: ignore[return-value]
 
 
-def _augment_in_graph(transform: albumentations.Compose, image: tf.Tensor, mask: tf.Tensor,
-                      seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    def apply(image: np.ndarray, mask: np.ndarray, seed: np.int64) -> tuple[np.ndarray, np.ndarray]:
-        return augment.augment_pair(transform, image, mask, int(seed) % 2**32)
+def _augment_in_graph(transform: albumentations.Compose, image: tf.Tensor, mask: tf.Tensor, seed: int,
+                      epoch: tf.Tensor, index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def apply(image: np.ndarray, mask: np.ndarray, epoch: np.int64, index: np.int64) -> tuple[np.ndarray, np.ndarray]:
+        return augment.augment_pair(transform, image, mask, augment.seed_for(seed, int(epoch), int(index)))
 
-    augmented_image, augmented_mask = tf.numpy_function(apply, [image, mask, seed], [tf.uint8, tf.uint8],
+    augmented_image, augmented_mask = tf.numpy_function(apply, [image, mask, epoch, index], [tf.uint8, tf.uint8],
                                                         stateful=False)
     augmented_image.set_shape(image.shape)
     augmented_mask.set_shape(mask.shape)
     return augmented_image, augmented_mask
 
 
-def _finish(examples: tf.data.Dataset, count: int, size: tuple[int, int], batch_size: int,
-            augmentation: albumentations.Compose | None, shuffle: bool, seed: int, cache: bool | None,
-            drop_remainder: bool) -> tf.data.Dataset:
-    """The steps every pipeline shares, from ``(image_png, label_png, source)`` elements to model batches."""
-    dataset = examples.map(lambda image, label, source: load_pair(image, label, source, size),
-                           num_parallel_calls=tf.data.AUTOTUNE)
+def _epochs(one_epoch) -> tf.data.Dataset:
+    """``one_epoch(epoch)`` for epoch 0, 1, 2, ...: the counter advances each time the dataset is iterated (each
+    ``fit`` epoch), so shuffling and augmentation can be stateless functions of (seed, epoch, index)."""
+    with tf.device("/cpu:0"):
+        counter = tf.Variable(-1, dtype=tf.int64, trainable=False, name="epoch")
+    return tf.data.Dataset.from_tensors(0).map(lambda _: counter.assign_add(1)).flat_map(one_epoch)
+
+
+def _finish(read, count: int, size: tuple[int, int], batch_size: int, augmentation: albumentations.Compose | None,
+            shuffle: bool, seed: int, cache: bool | None, drop_remainder: bool,
+            shuffle_buffer: int | None = None) -> tf.data.Dataset:
+    """The steps every pipeline shares, from examples to model batches.
+
+    ``read(indices)`` turns a dataset of frame indices into ``(index, image_png, label_png, image_source,
+    label_source)``; a reader that cannot seek (TFRecords) ignores the order and reports its own indices, and
+    then ``shuffle_buffer`` bounds a buffer shuffle after decoding.
+    """
+    def load(index, image_png, label_png, image_source, label_source):
+        return (index, *load_pair(image_png, label_png, image_source, label_source, size))
+
+    def order(epoch: tf.Tensor) -> tf.Tensor:
+        indices = tf.range(count, dtype=tf.int64)
+        return tf.random.experimental.stateless_shuffle(indices, seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+
     if cache is None:  # decoding and resizing once pays whenever the decoded examples fit in memory
         cache = count * size[0] * size[1] * 4 <= CACHE_BUDGET_BYTES
     if cache:
-        dataset = dataset.cache()
-    if shuffle:
-        dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+        decoded = read(tf.data.Dataset.range(count)).map(load, num_parallel_calls=tf.data.AUTOTUNE).cache()
+
+        def one_epoch(epoch):
+            examples = decoded
+            if shuffle:  # the cache holds file order: gather it into this epoch's order
+                examples = decoded.batch(count).flat_map(lambda *columns: tf.data.Dataset.from_tensor_slices(
+                    tuple(tf.gather(column, order(epoch)) for column in columns)))
+            return examples.map(lambda index, image, mask: (index, epoch, image, mask))
+    else:
+        def one_epoch(epoch):
+            indices = tf.data.Dataset.from_tensor_slices(order(epoch) if shuffle else tf.range(count, dtype=tf.int64))
+            examples = read(indices).map(load, num_parallel_calls=tf.data.AUTOTUNE)
+            if shuffle and shuffle_buffer:
+                examples = examples.shuffle(shuffle_buffer, seed=seed)
+            return examples.map(lambda index, image, mask: (index, epoch, image, mask))
+
+    dataset = _epochs(one_epoch).apply(tf.data.experimental.assert_cardinality(count))
     if augmentation is not None:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda pair, example_seed: _augment_in_graph(augmentation, *pair, example_seed),
-            num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.map(lambda index, epoch, image, mask: _augment_in_graph(augmentation, image, mask, seed,
+                                                                                  epoch, index),
+                              num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        dataset = dataset.map(lambda index, epoch, image, mask: (image, mask))
     dataset = dataset.map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
@@ -162,17 +206,26 @@ def tf_dataset(root: str | os.PathLike, split: str, profile: Profile | str | Non
     """A ``tf.data`` pipeline over the frames of ``split`` under ``root`` (a Cityscapes layout).
 
     Sizes come from ``profile`` (``image_size``, ``batch_size``) unless given. ``augmentation`` (from
-    :func:`seglib.augment.make_augmentation`) is applied after resizing, seeded per example from ``seed``; with
-    ``shuffle`` the order changes every epoch. ``cache=None`` caches decoded examples when they fit in
-    :data:`CACHE_BUDGET_BYTES`. Yields ``(image (B, h, w, 3) float32, mask (B, h, w) uint8)``.
+    :func:`seglib.augment.make_augmentation`) is applied after resizing; with ``shuffle`` the order changes every
+    epoch. Both are stateless functions of ``(seed, epoch, frame index)``, so a run repeats exactly, whatever
+    TensorFlow's global seed, and augments exactly as :class:`SegmentationSequence` does in the same epoch.
+    ``cache=None`` caches decoded examples when they fit in :data:`CACHE_BUDGET_BYTES`; without the cache the frame
+    indices are shuffled before decoding, so memory stays at a few batches however large the split.
+    Yields ``(image (B, h, w, 3) float32, mask (B, h, w) uint8)``; the epoch counter advances each time the
+    dataset is iterated (once per ``fit`` epoch).
     """
     size, batch = _sizes(profile, image_size, batch_size)
     frames = frames_with_labels(root, split)
-    paths = tf.data.Dataset.from_tensor_slices((
-        [str(frame.image_path) for frame in frames], [str(frame.gt_path("labelIds")) for frame in frames]))
-    examples = paths.map(lambda image, label: (tf.io.read_file(image), tf.io.read_file(label), image),
-                         num_parallel_calls=tf.data.AUTOTUNE)
-    return _finish(examples, len(frames), size, batch, augmentation, shuffle, seed, cache, drop_remainder)
+    image_paths = tf.constant([str(frame.image_path) for frame in frames])
+    label_paths = tf.constant([str(frame.gt_path("labelIds")) for frame in frames])
+
+    def read(indices: tf.data.Dataset) -> tf.data.Dataset:
+        def read_one(index):
+            image_path, label_path = image_paths[index], label_paths[index]
+            return index, tf.io.read_file(image_path), tf.io.read_file(label_path), image_path, label_path
+        return indices.map(read_one, num_parallel_calls=tf.data.AUTOTUNE)
+
+    return _finish(read, len(frames), size, batch, augmentation, shuffle, seed, cache, drop_remainder)
 
 # ---------------------------------------------------------------------------------------------------------
 # A Keras generator (PyDataset)
@@ -236,8 +289,8 @@ class SegmentationSequence(keras.utils.PyDataset):
 # ---------------------------------------------------------------------------------------------------------
 
 
-_FEATURES = {"image_png": tf.io.FixedLenFeature([], tf.string), "label_png": tf.io.FixedLenFeature([], tf.string),
-             "source": tf.io.FixedLenFeature([], tf.string)}
+_FEATURES = {name: tf.io.FixedLenFeature([], tf.string)
+             for name in ("image_png", "label_png", "image_source", "label_source")}
 _MANIFEST = "{split}.manifest.json"
 
 
@@ -247,9 +300,15 @@ def _bytes_feature(value: bytes) -> tf.train.Feature:
 
 def _example(frame: cityscapes.Frame) -> bytes:
     features = {"image_png": frame.image_path.read_bytes(), "label_png": frame.gt_path("labelIds").read_bytes(),
-                "source": str(frame.image_path).encode()}
+                "image_source": str(frame.image_path).encode(), "label_source": str(frame.gt_path("labelIds")).encode()}
     return tf.train.Example(features=tf.train.Features(
         feature={key: _bytes_feature(value) for key, value in features.items()})).SerializeToString()
+
+
+def _fingerprint(frame: cityscapes.Frame) -> list:
+    """What the records of a frame were made from: both paths with their sizes and modification times."""
+    return [[str(path), path.stat().st_size, path.stat().st_mtime_ns]
+            for path in (frame.image_path, frame.gt_path("labelIds"))]
 
 
 def tfrecord_paths(out_dir: str | os.PathLike, split: str) -> list[Path]:
@@ -265,9 +324,10 @@ def write_tfrecords(root: str | os.PathLike, split: str, out_dir: str | os.PathL
     """Pack the image and labelIds PNG bytes of every frame of ``split`` into ``shards`` record files
     ``<split>-00000-of-0000N.tfrecord`` under ``out_dir`` (default: about 64 frames a shard).
 
-    Idempotent: a manifest lists what was written, and a complete set for the same frames is not written again.
-    Never overwrites a file it did not write (raises ``FileExistsError``); each shard is written under a temporary
-    name and renamed when complete.
+    Idempotent: a manifest lists what was written from which files (path, size, modification time), and a
+    complete set for unchanged frames is not written again; a changed file makes it rewrite the shards. Never
+    overwrites a file it did not write (raises ``FileExistsError``); each shard is written under a temporary name and
+    renamed when complete.
     """
     frames = frames_with_labels(root, split)
     shards = shards or max(1, math.ceil(len(frames) / 64))
@@ -275,7 +335,7 @@ def write_tfrecords(root: str | os.PathLike, split: str, out_dir: str | os.PathL
         raise ValueError(f"shards must lie in 1..{len(frames)} (the number of frames), got {shards}")
     out_dir = Path(out_dir)
     names = [f"{split}-{k:05d}-of-{shards:05d}.tfrecord" for k in range(shards)]
-    wanted = {"sources": [str(frame.image_path) for frame in frames], "shards": names}
+    wanted = {"sources": [_fingerprint(frame) for frame in frames], "shards": names}
     manifest = out_dir / _MANIFEST.format(split=split)
     if manifest.is_file() and json.loads(manifest.read_text()) == wanted and all((out_dir / n).is_file() for n in names):
         return [out_dir / name for name in names]
@@ -298,15 +358,15 @@ def write_tfrecords(root: str | os.PathLike, split: str, out_dir: str | os.PathL
 
 
 def read_tfrecords(paths: Sequence[str | os.PathLike]) -> tf.data.Dataset:
-    """Records -> ``(image_png, label_png, source)`` string tensors, exactly the bytes that were written, in the
-    order written (shards one after another)."""
+    """Records -> ``(image_png, label_png, image_source, label_source)`` string tensors, exactly the bytes that
+    were written, in the order written (shards one after another)."""
     missing = [str(path) for path in paths if not Path(path).is_file()]
     if not paths or missing:
         raise FileNotFoundError(f"TFRecord file(s) not found: {missing or 'no paths given'}")
     records = tf.data.TFRecordDataset([str(path) for path in paths])
     parsed = records.map(lambda record: tf.io.parse_single_example(record, _FEATURES),
                          num_parallel_calls=tf.data.AUTOTUNE)
-    return parsed.map(lambda example: (example["image_png"], example["label_png"], example["source"]))
+    return parsed.map(lambda example: tuple(example[name] for name in _FEATURES))
 
 
 def tfrecord_dataset(out_dir: str | os.PathLike, split: str, profile: Profile | str | None = None, *,
@@ -314,9 +374,18 @@ def tfrecord_dataset(out_dir: str | os.PathLike, split: str, profile: Profile | 
                      cache: bool | None = None, drop_remainder: bool = False,
                      image_size: Sequence[int] | None = None, batch_size: int | None = None) -> tf.data.Dataset:
     """The :func:`tf_dataset` pipeline, reading its PNG bytes from the TFRecord shards :func:`write_tfrecords`
-    wrote for ``split`` under ``out_dir`` instead of from the PNG files."""
+    wrote for ``split`` under ``out_dir`` instead of from the PNG files.
+
+    Records are read in order; with ``shuffle`` and the cache (small data) the epoch order is the same stateless
+    permutation as :func:`tf_dataset`'s, without it a buffer of :data:`TFRECORD_SHUFFLE_BUFFER` decoded examples
+    is shuffled (seeded by ``seed`` and, as every ``tf.data`` shuffle, TensorFlow's global seed).
+    """
     size, batch = _sizes(profile, image_size, batch_size)
-    count = len(json.loads((Path(out_dir) / _MANIFEST.format(split=split)).read_text())["sources"]) \
-        if (Path(out_dir) / _MANIFEST.format(split=split)).is_file() else 0
-    examples = read_tfrecords(tfrecord_paths(out_dir, split))
-    return _finish(examples, count, size, batch, augmentation, shuffle, seed, cache, drop_remainder)
+    paths = tfrecord_paths(out_dir, split)
+    count = len(json.loads((Path(out_dir) / _MANIFEST.format(split=split)).read_text())["sources"])
+
+    def read(indices: tf.data.Dataset) -> tf.data.Dataset:  # records cannot seek: file order, own indices
+        return read_tfrecords(paths).enumerate().map(lambda index, example: (index, *example))
+
+    return _finish(read, count, size, batch, augmentation, shuffle, seed, cache, drop_remainder,
+                   shuffle_buffer=min(count, TFRECORD_SHUFFLE_BUFFER))
