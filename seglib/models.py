@@ -5,12 +5,15 @@ Inputs are ``(H, W, 3) float32`` images in [0, 1]; outputs are ``(H, W, num_clas
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 from keras import layers
 
 from seglib import labels
 
-__all__ = ["conv_block", "unet"]
+__all__ = ["conv_block", "unet", "simple_unet", "fcn8_vgg16", "pretrained_unet", "ImageNetPreprocess", "encoder",
+           "ENCODER_SKIPS"]
 
 
 def conv_block(x: keras.KerasTensor, filters: int, name: str, dropout: float = 0.0) -> keras.KerasTensor:
@@ -43,9 +46,144 @@ def unet(input_shape: tuple[int, int, int] = (None, None, 3), num_classes: int =
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"down{level}_pool")(x)
     x = conv_block(x, base_filters * 2**depth, "bottleneck", dropout)
-    for level in reversed(range(depth)):
-        x = layers.Conv2DTranspose(base_filters * 2**level, 2, strides=2, name=f"up{level}_transpose")(x)
+    x = _decoder(x, skips, [base_filters * 2**level for level in range(depth)])
+    return keras.Model(inputs, _probabilities(x, num_classes), name=f"unet{base_filters}")
+
+
+def _check(num_classes: int, input_shape: tuple, multiple: int, **positive: int) -> None:
+    if num_classes < 2 or any(value < 1 for value in positive.values()):
+        raise ValueError(f"need num_classes >= 2 and {', '.join(positive)} >= 1; got {num_classes}, {positive}")
+    height, width = input_shape[:2]
+    if any(side is not None and side % multiple for side in (height, width)):
+        raise ValueError(f"input size {height}x{width} must be divisible by {multiple} for this model")
+
+
+def _decoder(x: keras.KerasTensor, skips: list[keras.KerasTensor], filters: list[int]) -> keras.KerasTensor:
+    """From the deepest level up: 2x transposed convolution, concatenate the skip, two 3x3 convolutions."""
+    for level in reversed(range(len(skips))):
+        x = layers.Conv2DTranspose(filters[level], 2, strides=2, name=f"up{level}_transpose")(x)
         x = layers.Concatenate(name=f"up{level}_skip")([x, skips[level]])
-        x = conv_block(x, base_filters * 2**level, f"up{level}")
-    outputs = layers.Conv2D(num_classes, 1, activation="softmax", dtype="float32", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name=f"unet{base_filters}")
+        x = conv_block(x, filters[level], f"up{level}")
+    return x
+
+
+def _probabilities(x: keras.KerasTensor, num_classes: int) -> keras.KerasTensor:
+    """1x1 convolution to class scores, softmax in float32 (also under mixed precision)."""
+    return layers.Conv2D(num_classes, 1, activation="softmax", dtype="float32", name="probabilities")(x)
+
+
+def simple_unet(input_shape: tuple[int, int, int] = (None, None, 3), num_classes: int = labels.NUM_CATEGORIES,
+                base_filters: int = 16, depth: int = 4) -> keras.Model:
+    """The "simple" U-Net of the binary-segmentation seed: each level one 3x3 convolution, then a *strided* 3x3
+    convolution halves the size (learned downsampling instead of max pooling); the decoder mirrors it with
+    transposed convolutions and skip concatenations."""
+    _check(num_classes, input_shape, 2**depth, base_filters=base_filters, depth=depth)
+    inputs = keras.Input(input_shape, name="image")
+    x, skips = inputs, []
+    for level in range(depth):
+        filters = base_filters * 2**level
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"down{level}_conv")(x)
+        skips.append(x)
+        x = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu", name=f"down{level}_stride")(x)
+    x = layers.Conv2D(base_filters * 2**depth, 3, padding="same", activation="relu", name="bottleneck_conv")(x)
+    for level in reversed(range(depth)):
+        filters = base_filters * 2**level
+        x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu",
+                                   name=f"up{level}_transpose")(x)
+        x = layers.Concatenate(name=f"up{level}_skip")([x, skips[level]])
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"up{level}_conv")(x)
+    return keras.Model(inputs, _probabilities(x, num_classes), name=f"simple_unet{base_filters}")
+
+# ---------------------------------------------------------------------------------------------------------
+# Pretrained encoders from keras.applications
+# ---------------------------------------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="seglib")
+class ImageNetPreprocess(layers.Layer):
+    """``[0, 1]`` RGB -> the input ``keras.applications`` VGG16 and ResNet50 were trained on ("caffe" mode: BGR,
+    0..255, ImageNet mean subtracted), so the models take the same input as every other model of the book."""
+
+    def call(self, images):
+        return keras.applications.vgg16.preprocess_input(images * 255.0)
+
+
+#: Layers of each encoder whose outputs feed the decoder, from full-size-most to deepest (the last is the bottom).
+ENCODER_SKIPS = {
+    "vgg16": ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3"),
+    "resnet50": ("conv1_relu", "conv2_block3_out", "conv3_block4_out", "conv4_block6_out", "conv5_block3_out"),
+}
+_APPLICATIONS = {"vgg16": "VGG16", "resnet50": "ResNet50"}
+
+
+def encoder(name: str, inputs: keras.KerasTensor, weights: str | None = "imagenet") -> keras.Model:
+    """A ``keras.applications`` encoder (``"vgg16"`` or ``"resnet50"``, no classifier head) on ``inputs`` (already
+    preprocessed). ``weights="imagenet"`` downloads the ImageNet weights where a network exists (Colab); where the
+    download fails (offline) it warns, saying why, and builds the same encoder with random weights."""
+    if name not in _APPLICATIONS:
+        raise ValueError(f"unknown encoder {name!r}; choose one of {', '.join(_APPLICATIONS)}")
+    application = getattr(keras.applications, _APPLICATIONS[name])
+    try:
+        return application(include_top=False, weights=weights, input_tensor=inputs)
+    except Exception as error:  # noqa: BLE001 - keras raises a bare Exception on a failed download
+        if weights is None:
+            raise
+        warnings.warn(f"could not load the {weights!r} weights of {_APPLICATIONS[name]} ({error}); this machine "
+                      "probably has no network. Building the encoder with random weights (weights=None): it "
+                      "will train from scratch, and figures will not match a pretrained run.", stacklevel=2)
+        return application(include_top=False, weights=None, input_tensor=inputs)
+
+
+def fcn8_vgg16(input_shape: tuple[int, int, int] = (None, None, 3), num_classes: int = labels.NUM_CATEGORIES,
+               weights: str | None = "imagenet", head_filters: int = 4096, dropout: float = 0.5) -> keras.Model:
+    """FCN-8s (Long et al. 2015) on a VGG16 encoder.
+
+    The classifier of VGG16 becomes convolutions (``fc6`` 7x7 and ``fc7`` 1x1, ``head_filters`` wide: 4096 in the
+    paper, 512 trains on a CPU), scored by a 1x1 convolution per class at 1/32 of the input size. Transposed
+    convolutions upsample x2, add the 1x1 scores of ``pool4`` (1/16), x2 again, add the scores of ``pool3`` (1/8),
+    and a final x8 brings the scores to full size. ``H`` and ``W`` must be divisible by 32.
+    """
+    _check(num_classes, input_shape, 32, head_filters=head_filters)
+    inputs = keras.Input(input_shape, name="image")
+    vgg = encoder("vgg16", ImageNetPreprocess(name="imagenet_preprocess")(inputs), weights)
+    pool3, pool4, pool5 = (vgg.get_layer(f"block{k}_pool").output for k in (3, 4, 5))
+    x = layers.Conv2D(head_filters, 7, padding="same", activation="relu", name="fc6")(pool5)
+    x = layers.Dropout(dropout, name="fc6_dropout")(x)
+    x = layers.Conv2D(head_filters, 1, activation="relu", name="fc7")(x)
+    x = layers.Dropout(dropout, name="fc7_dropout")(x)
+    x = layers.Conv2D(num_classes, 1, name="score_fr")(x)
+    x = layers.Conv2DTranspose(num_classes, 4, strides=2, padding="same", name="upscore2")(x)
+    x = layers.Add(name="fuse_pool4")([x, layers.Conv2D(num_classes, 1, name="score_pool4")(pool4)])
+    x = layers.Conv2DTranspose(num_classes, 4, strides=2, padding="same", name="upscore_pool4")(x)
+    x = layers.Add(name="fuse_pool3")([x, layers.Conv2D(num_classes, 1, name="score_pool3")(pool3)])
+    x = layers.Conv2DTranspose(num_classes, 16, strides=8, padding="same", name="upscore8")(x)
+    outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="fcn8_vgg16")
+
+
+def pretrained_unet(input_shape: tuple[int, int, int] = (None, None, 3), num_classes: int = labels.NUM_CATEGORIES,
+                    encoder_name: str = "vgg16", weights: str | None = "imagenet",
+                    decoder_filters: tuple[int, ...] = (16, 32, 64, 128), trainable_encoder: bool = True) -> keras.Model:
+    """A U-Net whose encoder is a pretrained ``keras.applications`` network (VGG16 or ResNet50).
+
+    The decoder climbs from the encoder's deepest features through its skip layers (:data:`ENCODER_SKIPS`) with
+    transposed convolutions, concatenations and two 3x3 convolutions per level, ``decoder_filters`` wide from the
+    finest level up. ResNet50's first skip is at half size, so its decoder ends with one more x2 upsampling.
+    ``H`` and ``W`` must be divisible by 32. ``trainable_encoder=False`` freezes the encoder (train the decoder
+    first, then fine-tune).
+    """
+    if encoder_name not in ENCODER_SKIPS:
+        raise ValueError(f"unknown encoder {encoder_name!r}; choose one of {', '.join(ENCODER_SKIPS)}")
+    skip_names = ENCODER_SKIPS[encoder_name]
+    if len(decoder_filters) != len(skip_names) - 1:
+        raise ValueError(f"decoder_filters needs {len(skip_names) - 1} entries, one per skip level")
+    _check(num_classes, input_shape, 32, **{f"decoder_filters[{i}]": f for i, f in enumerate(decoder_filters)})
+    inputs = keras.Input(input_shape, name="image")
+    backbone = encoder(encoder_name, ImageNetPreprocess(name="imagenet_preprocess")(inputs), weights)
+    backbone.trainable = trainable_encoder
+    *skips, bottom = (backbone.get_layer(name).output for name in skip_names)
+    x = _decoder(bottom, skips, list(decoder_filters))
+    if encoder_name == "resnet50":  # its finest skip is at 1/2 size
+        x = layers.Conv2DTranspose(decoder_filters[0], 2, strides=2, name="up_full_transpose")(x)
+        x = conv_block(x, decoder_filters[0], "up_full")
+    return keras.Model(inputs, _probabilities(x, num_classes), name=f"unet_{encoder_name}")

@@ -27,3 +27,83 @@ def test_unet_output_is_a_distribution_per_pixel():
 def test_bad_configurations_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         models.unet(**kwargs)
+
+
+VGG16_NOTOP_PARAMETERS = 14_714_688  # Keras' published count for VGG16(include_top=False): 13 conv layers
+
+
+def test_fcn8_parameters_by_hand():
+    head, classes = 16, 3
+    expected = (VGG16_NOTOP_PARAMETERS
+                + 7 * 7 * 512 * head + head        # fc6: 7x7 conv on pool5
+                + head * head + head               # fc7: 1x1
+                + head * classes + classes         # score_fr
+                + 4 * 4 * classes * classes + classes   # upscore2 (x2)
+                + 512 * classes + classes          # score_pool4
+                + 4 * 4 * classes * classes + classes   # upscore_pool4 (x2)
+                + 256 * classes + classes          # score_pool3
+                + 16 * 16 * classes * classes + classes)  # upscore8 (x8)
+    model = models.fcn8_vgg16((64, 64, 3), num_classes=classes, weights=None, head_filters=head)
+    assert model.count_params() == expected
+
+
+def test_simple_unet_parameters_by_hand():
+    # base 2, depth 1, 3 classes: conv 3->2 (56); stride conv 2->2 (38); bottleneck 2->4 (76);
+    # transpose 3x3 4->2 (74); after concat 4 channels: conv 4->2 (74); 1x1 2->3 (9)
+    model = models.simple_unet((8, 8, 3), num_classes=3, base_filters=2, depth=1)
+    assert model.count_params() == 56 + 38 + 76 + 74 + 74 + 9
+
+
+@pytest.mark.parametrize("build", [
+    lambda: models.simple_unet((32, 64, 3), base_filters=4, depth=3),
+    lambda: models.fcn8_vgg16((32, 64, 3), weights=None, head_filters=8),
+    lambda: models.pretrained_unet((32, 64, 3), weights=None),
+    lambda: models.pretrained_unet((32, 64, 3), encoder_name="resnet50", weights=None),
+], ids=["simple_unet", "fcn8", "unet_vgg16", "unet_resnet50"])
+def test_every_model_gives_a_distribution_per_pixel_at_full_size(build):
+    model = build()
+    probabilities = model.predict(np.random.default_rng(0).random((1, 32, 64, 3), np.float32), verbose=0)
+    assert probabilities.shape == (1, 32, 64, 8)
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
+
+
+def test_imagenet_preprocessing_by_hand():
+    red = np.zeros((1, 1, 1, 3), np.float32)
+    red[..., 0] = 1.0  # pure red in [0, 1] -> BGR (0, 0, 255) minus the ImageNet mean (103.939, 116.779, 123.68)
+    out = np.asarray(models.ImageNetPreprocess()(red))[0, 0, 0]
+    np.testing.assert_allclose(out, [-103.939, -116.779, 255 - 123.68], atol=1e-3)
+
+
+def test_offline_pretrained_weights_fall_back_with_a_clear_warning(monkeypatch):
+    from keras.src.utils import file_utils
+
+    def no_network(*args, **kwargs):
+        raise Exception("URL fetch failure: [Errno -2] Name or service not known")  # what keras raises offline
+
+    monkeypatch.setattr(file_utils, "get_file", no_network)
+    with pytest.warns(UserWarning, match="could not load the 'imagenet' weights of VGG16.*no network.*weights=None"):
+        model = models.pretrained_unet((32, 64, 3), weights="imagenet")
+    assert model.output_shape == (None, 32, 64, 8)
+
+
+def test_pretrained_unet_saves_and_loads(tmp_path):
+    import keras
+
+    model = models.pretrained_unet((32, 64, 3), weights=None, trainable_encoder=False)
+    assert not model.get_layer("block1_conv1").trainable
+    path = tmp_path / "model.keras"
+    model.save(path)
+    image = np.random.default_rng(1).random((1, 32, 64, 3), np.float32)
+    np.testing.assert_allclose(keras.models.load_model(path).predict(image, verbose=0),
+                               model.predict(image, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: models.fcn8_vgg16((48, 64, 3), weights=None), "divisible by 32"),
+    (lambda: models.pretrained_unet(encoder_name="mobilenet", weights=None), "'mobilenet'"),
+    (lambda: models.pretrained_unet(decoder_filters=(8, 8), weights=None), "needs 4 entries"),
+    (lambda: models.encoder("alexnet", None), "'alexnet'"),
+])
+def test_bad_model_arguments_are_named(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
