@@ -5,6 +5,7 @@ Inputs are ``(H, W, 3) float32`` images in [0, 1]; outputs are ``(H, W, num_clas
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import keras
@@ -13,7 +14,7 @@ from keras import layers
 from seglib import labels
 
 __all__ = ["conv_block", "unet", "simple_unet", "fcn8_vgg16", "pretrained_unet", "ImageNetPreprocess", "encoder",
-           "ENCODER_SKIPS"]
+           "ENCODER_SKIPS", "receptive_field"]
 
 
 def conv_block(x: keras.KerasTensor, filters: int, name: str, dropout: float = 0.0) -> keras.KerasTensor:
@@ -187,3 +188,36 @@ def pretrained_unet(input_shape: tuple[int, int, int] = (None, None, 3), num_cla
         x = layers.Conv2DTranspose(decoder_filters[0], 2, strides=2, name="up_full_transpose")(x)
         x = conv_block(x, decoder_filters[0], "up_full")
     return keras.Model(inputs, _probabilities(x, num_classes), name=f"unet_{encoder_name}")
+
+
+def receptive_field(model: keras.Model, layer_name: str | None = None) -> int:
+    """Side, in input pixels, of the square that can influence one pixel of ``layer_name``'s output (default: the
+    model's output), walking the model's layers in order.
+
+    A k x k convolution or pooling with stride s adds (k - 1) times the current *jump* (input pixels between two
+    neighbouring features) and multiplies the jump by s; a transposed convolution with stride s divides the jump
+    by s and adds (ceil(k / s) - 1) input features; merges (add, concatenate) take the largest field of their
+    inputs. Other layers change nothing.
+    """
+    fields: dict[int, tuple[float, float]] = {}
+    for layer in model.layers:
+        inputs = layer.input if isinstance(layer.input, list) else [layer.input]
+        known = [fields[id(t)] for t in inputs if id(t) in fields] or [(1.0, 1.0)]
+        field, jump = max(known)
+        kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
+        strides = getattr(layer, "strides", None) or (1, 1)
+        if isinstance(layer, layers.Conv2DTranspose):
+            field += (math.ceil(kernel[0] / strides[0]) - 1) * jump
+            jump /= strides[0]
+        elif kernel is not None:
+            dilation = getattr(layer, "dilation_rate", (1, 1))[0]
+            field += dilation * (kernel[0] - 1) * jump
+            jump *= strides[0]
+        elif isinstance(layer, layers.UpSampling2D):
+            jump /= layer.size[0]
+        fields[id(layer.output)] = (field, jump)
+        if layer.name == layer_name:
+            return int(field)
+    if layer_name is not None:
+        raise ValueError(f"{model.name} has no layer {layer_name!r}")
+    return int(fields[id(model.output)][0])

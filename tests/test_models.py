@@ -107,3 +107,19 @@ def test_pretrained_unet_saves_and_loads(tmp_path):
 def test_bad_model_arguments_are_named(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+def test_receptive_field_by_hand_and_published():
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(1, 3)(inputs)            # 3
+    x = keras.layers.MaxPooling2D(2)(x)              # 3 + 1 * 1 = 4, jump 2
+    x = keras.layers.Conv2D(1, 3)(x)                 # 4 + 2 * 2 = 8
+    assert models.receptive_field(keras.Model(inputs, x)) == 8
+    # VGG16: the receptive field of conv5_3 is 196 pixels and of pool5 212 (Araujo et al., Distill 2019)
+    vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(224, 224, 3))
+    assert models.receptive_field(vgg, "block5_conv3") == 196
+    assert models.receptive_field(vgg, "block5_pool") == 212
+    with pytest.raises(ValueError, match="no layer 'fc9'"):
+        models.receptive_field(vgg, "fc9")
