@@ -1,13 +1,20 @@
 """seglib: the tested library behind the book "Semantic segmentation of street scenes".
 
-Modules (import the one you need; none imports TensorFlow unless it must):
+Modules (import the one you need; only ``data``, ``models``, ``losses`` and ``metrics`` import TensorFlow):
 
 * :mod:`seglib.labels`     - the official Cityscapes label table and every lookup derived from it
 * :mod:`seglib.masks`      - the four mask formats, polygons -> masks, 34 labels -> 8 categories
 * :mod:`seglib.cityscapes` - the folder layout, and which dataset is used (real or generated)
 * :mod:`seglib.synthetic`  - license-clean street scenes generated in the Cityscapes layout
+* :mod:`seglib.prepare`    - category masks and downscaled copies of a dataset
+* :mod:`seglib.augment`    - albumentations on image and mask together
+* :mod:`seglib.data`       - tf.data, a Keras PyDataset and TFRecords, all giving the same batches
+* :mod:`seglib.models`     - U-Net, simple U-Net, FCN-8 on VGG16, U-Net on pretrained encoders
+* :mod:`seglib.losses`     - cross-entropy and dice losses that skip IGNORE (import before loading a saved model)
+* :mod:`seglib.metrics`    - confusion matrix, IoU, Dice, and the official Cityscapes category IoU
 * :mod:`seglib.viz`        - colourised masks, overlays, legends
 * :mod:`seglib.profiles`   - the run profiles ``ci``, ``colab``, ``full``
+* :mod:`seglib.bench`      - timing helpers shared by ``benchmarks/`` and the chapters
 """
 
 __version__ = "0.1.0"
