@@ -206,11 +206,12 @@ def test_resized_mask_equals_numpy_nearest_neighbour(height, width, seed):
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(48, 192), st.integers(64, 256), st.integers(0, 2**31))  # 0.5x to 2x the 96x128 input
+@given(st.integers(58, 192), st.integers(78, 256), st.integers(0, 2**31))  # 0.6x to 2x the 96x128 input
 def test_resize_then_augment_keeps_masks_valid_and_aligned(height, width, seed):
-    """The pipeline's order: resize, then augment. Image pixels encode the mask; inside uniform regions (away from
-    edges, where bilinear resizing blends) they still match after both steps, and the mask holds only its own
-    values or IGNORE."""
+    """The pipeline's order: resize, then augment. Image pixels encode the mask; inside uniform regions (3 pixels
+    from any edge: bilinear resizing blends about 1.5 pixels, which scaling by up to 1.1 and nearest-neighbour
+    rounding can stretch past 2) they still match after both steps, and the mask holds only its own values or
+    IGNORE."""
     rng = np.random.default_rng(seed)
     mask = np.kron(rng.integers(0, labels.NUM_CATEGORIES, (8, 8), dtype=np.uint8), np.ones((12, 16), np.uint8))
     image = np.repeat((mask * 30 + 1)[..., None], 3, axis=2).astype(np.uint8)
@@ -220,10 +221,10 @@ def test_resize_then_augment_keeps_masks_valid_and_aligned(height, width, seed):
     out_image, out_mask = augment.augment_pair(augment.make_augmentation(geometry), out_image, out_mask, seed)
     assert out_image.shape == (height, width, 3) and out_mask.shape == (height, width)
     assert set(np.unique(out_mask)) <= set(np.unique(mask)) | {labels.IGNORE}
-    padded = np.pad(out_mask.astype(int), 2, constant_values=-1)
+    padded = np.pad(out_mask.astype(int), 3, constant_values=-1)
     uniform = out_mask != labels.IGNORE
-    for dy in range(5):
-        for dx in range(5):
+    for dy in range(7):
+        for dx in range(7):
             uniform &= padded[dy:dy + height, dx:dx + width] == out_mask
     assert uniform.any()
     np.testing.assert_allclose(out_image[..., 0][uniform], out_mask[uniform] * 30.0 + 1, atol=1)
