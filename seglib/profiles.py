@@ -32,7 +32,7 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "ci": Profile("ci", (256, 512), {"train": 24, "val": 8, "test": 8}, (128, 256), 8, 3, 5),
+    "ci": Profile("ci", (256, 512), {"train": 24, "val": 8, "test": 8}, (128, 256), 8, 30, 5),
     "colab": Profile("colab", (512, 1024), {"train": 600, "val": 150, "test": 150}, (256, 512), 16, 40, 20),
     "full": Profile("full", FRAME_SIZE, {"train": 2975, "val": 500, "test": 1525}, (512, 1024), 8, 100, 50),
 }

@@ -1,0 +1,246 @@
+"""Training and evaluation, driven by the run profile.
+
+* :func:`fit` compiles and trains a model with EarlyStopping, ModelCheckpoint (the best epoch by validation mean
+  IoU) and a CSV log, and returns a :class:`Run`;
+* :func:`train_or_load` does the same once per (name, profile, settings) and saves the model and its results
+  under ``$SEGLIB_DATA/runs/``: a chapter executed again (the book build after the tests) reads them back;
+* :func:`evaluate` scores a model on a split the way Cityscapes does: predictions resized back to each frame's
+  full size by nearest neighbour, the official category IoU (:mod:`seglib.metrics`) and an 8-class confusion
+  matrix;
+* :func:`configure_devices` turns on mixed precision on a GPU and returns a ``tf.distribute`` strategy
+  (``MirroredStrategy`` when several GPUs are present).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from seglib import bench, cityscapes, data, labels, losses, masks, metrics
+from seglib.profiles import Profile, get_profile
+
+__all__ = ["Run", "Evaluation", "configure_devices", "fit", "train_or_load", "runs_dir", "predict_categories",
+           "evaluate", "plot_learning_curves", "show_predictions"]
+
+
+@dataclass
+class Run:
+    """A finished training run: its model, the per-epoch history, and where its files are."""
+
+    model: keras.Model
+    history: dict[str, list[float]]
+    seconds: float
+    folder: Path
+    reused: bool = False                 # True when read back from a previous run instead of trained
+    settings: dict = field(default_factory=dict)
+    machine: str = field(default_factory=bench.machine_description)  # where it was trained
+
+    @property
+    def epochs(self) -> int:
+        return len(next(iter(self.history.values()), []))
+
+
+def configure_devices() -> tf.distribute.Strategy:
+    """Mixed precision (``mixed_float16``) when a GPU is present; ``MirroredStrategy`` over several GPUs, else the
+    default strategy. Build and compile models inside ``strategy.scope()``."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def fit(model: keras.Model, train: tf.data.Dataset | keras.utils.PyDataset, validation, folder: str | os.PathLike,
+        epochs: int, loss: keras.losses.Loss | None = None, learning_rate: float = 1e-3,
+        patience: int = 10, verbose: int = 2) -> Run:
+    """Compile ``model`` (Adam, ``loss`` default :class:`seglib.losses.CrossEntropyLoss`, metric
+    :class:`seglib.metrics.MeanIoU`) and train it for up to ``epochs`` epochs.
+
+    Writes ``folder/log.csv`` (one row per epoch) and ``folder/best.keras`` (the epoch with the best validation
+    mean IoU); EarlyStopping ends training after ``patience`` epochs without improvement and restores the best
+    weights.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss or losses.CrossEntropyLoss(),
+                  metrics=[metrics.MeanIoU(labels.NUM_CATEGORIES)])
+    callbacks = [
+        keras.callbacks.EarlyStopping("val_mean_iou", mode="max", patience=patience, restore_best_weights=True),
+        keras.callbacks.ModelCheckpoint(folder / "best.keras", "val_mean_iou", mode="max", save_best_only=True),
+        keras.callbacks.CSVLogger(folder / "log.csv"),
+    ]
+    start = time.perf_counter()
+    history = model.fit(train, validation_data=validation, epochs=epochs, callbacks=callbacks, shuffle=False,
+                        verbose=verbose)
+    return Run(model, {key: [float(v) for v in values] for key, values in history.history.items()},
+               time.perf_counter() - start, folder)
+
+
+def runs_dir() -> Path:
+    """Where :func:`train_or_load` keeps its runs: ``$SEGLIB_DATA/runs``."""
+    return cityscapes.default_data_dir() / "runs"
+
+
+def train_or_load(name: str, build: Callable[[], keras.Model], root: str | os.PathLike,
+                  profile: Profile | str | None = None, loss: keras.losses.Loss | None = None,
+                  learning_rate: float = 1e-3, epochs: int | None = None, augmentation: bool = True,
+                  seed: int = 0, verbose: int = 2) -> Run:
+    """Train ``build()`` on ``root``'s train split (validated on val) with the profile's sizes, or read back the
+    run saved by an earlier call with the same settings.
+
+    A run is identified by ``name``, the profile, the dataset root, the loss's config, the learning rate, the
+    epochs, augmentation and the seed; its folder under :func:`runs_dir` holds ``final.keras``, ``log.csv`` and
+    ``run.json`` (history, seconds, settings). Nothing is reused across different settings.
+    """
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    epochs = epochs or profile.epochs
+    settings = {"name": name, "profile": profile.name, "root": str(Path(root).resolve()), "epochs": epochs,
+                "learning_rate": learning_rate, "augmentation": augmentation, "seed": seed,
+                "loss": keras.saving.serialize_keras_object(loss or losses.CrossEntropyLoss())}
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    folder = runs_dir() / f"{name}-{profile.name}-{key}"
+    if (folder / "run.json").is_file() and (folder / "final.keras").is_file():
+        saved = json.loads((folder / "run.json").read_text())
+        model = keras.models.load_model(folder / "final.keras")
+        return Run(model, saved["history"], saved["seconds"], folder, reused=True, settings=settings,
+                   machine=saved["machine"])
+    keras.utils.set_random_seed(seed)
+    strategy = configure_devices()
+    with strategy.scope():
+        model = build()
+    train = data.tf_dataset(root, "train", profile, shuffle=True, seed=seed, drop_remainder=False,
+                            augmentation=_augmentation() if augmentation else None)
+    validation = data.tf_dataset(root, "val", profile)
+    run = fit(model, train, validation, folder, epochs, loss, learning_rate, verbose=verbose)
+    run.settings = settings
+    run.model.save(folder / "final.keras")
+    temporary = folder / "run.json.partial"
+    temporary.write_text(json.dumps({"history": run.history, "seconds": run.seconds, "settings": settings,
+                                     "machine": run.machine}, indent=1))
+    os.replace(temporary, folder / "run.json")  # written last: its presence means the run is complete
+    return run
+
+
+def _augmentation():
+    from seglib import augment
+
+    return augment.make_augmentation()
+
+# ---------------------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------------------
+
+
+def predict_categories(model: keras.Model, images: np.ndarray, batch_size: int = 8) -> np.ndarray:
+    """``images: (B, h, w, 3) float32`` in [0, 1] -> ``(B, h, w) uint8`` predicted category ids (argmax)."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be (B, H, W, 3), got {images.shape}")
+    probabilities = model.predict(images, batch_size=batch_size, verbose=0)
+    return np.argmax(probabilities, axis=-1).astype(np.uint8)
+
+
+@dataclass
+class Evaluation:
+    """Scores of a model on a split: the official category IoU (7 categories, their mean) and the 8-class
+    confusion matrix, at the frames' full size."""
+
+    category_iou: dict[str, float]
+    mean_category_iou: float
+    confusion: np.ndarray
+    frames: int
+
+    @property
+    def mean_iou(self) -> float:
+        """8-class mean IoU (void included) from the confusion matrix."""
+        return metrics.mean_iou(self.confusion)
+
+    @property
+    def pixel_accuracy(self) -> float:
+        return metrics.pixel_accuracy(self.confusion)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "confusion": self.confusion.tolist(), "mean_iou": self.mean_iou,
+                "pixel_accuracy": self.pixel_accuracy}
+
+
+def evaluate(model: keras.Model | Callable[[np.ndarray], np.ndarray], root: str | os.PathLike, split: str = "val",
+             profile: Profile | str | None = None, image_size: Sequence[int] | None = None) -> Evaluation:
+    """Score ``model`` on ``split``: each frame resized to the model's input size, predicted, the prediction
+    resized back to the frame's size by nearest neighbour, and compared with the full-size ground truth.
+
+    ``model`` is a Keras model or any function from ``(B, h, w, 3) float32`` images to ``(B, h, w) uint8``
+    categories (a baseline, chapter 11).
+    """
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    size = tuple(image_size or profile.image_size)
+    predict = (lambda images: predict_categories(model, images)) if isinstance(model, keras.Model) else model
+    sequence = data.SegmentationSequence(root, split, profile, image_size=size, batch_size=profile.batch_size)
+    category_iou, confusion = metrics.CategoryIoU(), metrics.ConfusionMatrix(labels.NUM_CATEGORIES)
+    for batch in range(len(sequence)):
+        images, _ = sequence[batch]
+        predicted = predict(images)
+        indices = sequence.order[batch * sequence.batch_size:(batch + 1) * sequence.batch_size]
+        frames = [sequence.frames[int(index)] for index in indices]
+        for frame, prediction in zip(frames, predicted):
+            label_ids = masks.read_label_ids(frame.gt_path("labelIds"))
+            full = tf.image.resize(prediction[..., None], label_ids.shape, method="nearest")[..., 0].numpy()
+            category_iou.update(label_ids, full)
+            confusion.update(masks.label_ids_to_categories(label_ids), full)
+    scores, mean = category_iou.result()
+    return Evaluation(scores, mean, confusion.matrix, len(sequence.frames))
+
+# ---------------------------------------------------------------------------------------------------------
+# Pictures
+# ---------------------------------------------------------------------------------------------------------
+
+
+def plot_learning_curves(history: dict[str, list[float]], title: str = ""):
+    """Loss and mean IoU per epoch, training and validation side by side. Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 3.5))
+    for axis, key in zip(axes, ("loss", "mean_iou")):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            if prefix + key in history:
+                values = history[prefix + key]
+                axis.plot(range(1, len(values) + 1), values, style, label=prefix + key)
+        axis.set_xlabel("epoch")
+        axis.set_title(key)
+        axis.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def show_predictions(model: keras.Model, root: str | os.PathLike, split: str = "val", count: int = 3,
+                     profile: Profile | str | None = None):
+    """Input, ground truth and prediction side by side for the first ``count`` frames of ``split``."""
+    import matplotlib.pyplot as plt
+
+    from seglib import viz
+
+    sequence = data.SegmentationSequence(root, split, profile, batch_size=count)
+    images, truth = sequence[0]
+    predicted = predict_categories(model, images)
+    figure, axes = plt.subplots(len(images), 3, figsize=(15, 2.6 * len(images)), squeeze=False)
+    for row, (image, true_mask, predicted_mask) in enumerate(zip(images, truth, predicted)):
+        panels = (np.round(image * 255).astype(np.uint8), viz.colorize_categories(true_mask),
+                  viz.colorize_categories(predicted_mask))
+        for axis, panel, title in zip(axes[row], panels, ("input", "truth", "prediction")):
+            axis.imshow(panel, interpolation="nearest")
+            axis.set_title(title if row == 0 else "")
+            axis.axis("off")
+    figure.legend(handles=viz.legend_handles(), loc="lower center", ncol=8, frameon=False)
+    figure.subplots_adjust(bottom=0.08)
+    return figure

@@ -1,0 +1,91 @@
+"""seglib.train: fitting writes its files, runs are reused only with the same settings, evaluation scores like
+the official metric at full size."""
+
+import csv
+
+import keras
+import numpy as np
+import pytest
+
+from seglib import cityscapes, labels, masks, metrics, models, train
+from seglib.profiles import Profile
+
+TINY = Profile("tiny", (64, 128), {"train": 5, "val": 2, "test": 1}, (32, 64), 2, 2, 1)
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGLIB_DATA", str(tmp_path))
+    return tmp_path
+
+
+def tiny_unet():
+    return models.unet((32, 64, 3), base_filters=4, depth=2)
+
+
+def test_train_or_load_trains_once_and_reuses_only_the_same_settings(small_dataset, data_dir):
+    first = train.train_or_load("tiny", tiny_unet, small_dataset, TINY, augmentation=False, verbose=0)
+    assert not first.reused and first.epochs == 2
+    assert set(first.history) >= {"loss", "mean_iou", "val_loss", "val_mean_iou"}
+    for name in ("best.keras", "final.keras", "log.csv", "run.json"):
+        assert (first.folder / name).is_file(), name
+    with open(first.folder / "log.csv") as log:
+        assert len(list(csv.DictReader(log))) == 2
+    again = train.train_or_load("tiny", tiny_unet, small_dataset, TINY, augmentation=False, verbose=0)
+    assert again.reused and again.folder == first.folder and again.history == first.history
+    assert again.machine == first.machine and "CPU cores" in again.machine
+    image = np.random.default_rng(0).random((1, 32, 64, 3), np.float32)
+    np.testing.assert_allclose(again.model.predict(image, verbose=0), first.model.predict(image, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    other = train.train_or_load("tiny", tiny_unet, small_dataset, TINY, augmentation=False, learning_rate=1e-2,
+                                epochs=1, verbose=0)
+    assert not other.reused and other.folder != first.folder and other.epochs == 1
+
+
+def test_evaluate_a_perfect_and_a_constant_predictor(small_dataset):
+    frames = cityscapes.list_frames(small_dataset, "val")
+    truth = [masks.read_label_ids(frame.gt_path("labelIds")) for frame in frames]
+    categories = [masks.label_ids_to_categories(label_ids) for label_ids in truth]
+    served = iter(categories)
+
+    def perfect(images):  # at full size the frames come in order: return their own ground truth
+        return np.stack([next(served) for _ in images])
+
+    result = train.evaluate(perfect, small_dataset, "val", TINY, image_size=(64, 128))
+    assert result.frames == 2
+    assert result.mean_category_iou == pytest.approx(1.0)
+    assert result.pixel_accuracy == pytest.approx(1.0)
+    flat = labels.CATEGORY_NAMES.index("flat")
+    constant = train.evaluate(lambda images: np.full(images.shape[:3], flat, np.uint8), small_dataset, "val", TINY)
+    expected, expected_mean = metrics.cityscapes_category_iou(truth, [np.full_like(c, flat) for c in categories])
+    assert constant.mean_category_iou == pytest.approx(expected_mean)
+    assert constant.category_iou["flat"] == pytest.approx(expected["flat"])
+
+
+def test_evaluate_resizes_predictions_back_to_full_size(small_dataset):
+    """A model at half size is scored against full-size ground truth: the confusion matrix counts every pixel."""
+    model = models.unet((32, 64, 3), base_filters=2, depth=1)
+    result = train.evaluate(model, small_dataset, "val", TINY)
+    assert result.confusion.sum() == 2 * 64 * 128
+
+
+def test_predict_categories_and_bad_input():
+    model = models.unet((32, 64, 3), base_filters=2, depth=1)
+    predicted = train.predict_categories(model, np.zeros((2, 32, 64, 3), np.float32))
+    assert predicted.shape == (2, 32, 64) and predicted.dtype == np.uint8
+    with pytest.raises(ValueError, match=r"\(B, H, W, 3\)"):
+        train.predict_categories(model, np.zeros((32, 64, 3)))
+    with pytest.raises(ValueError, match="epochs must be at least 1"):
+        train.fit(model, None, None, "/tmp/unused", epochs=0)
+
+
+def test_configure_devices_on_a_cpu_keeps_float32():
+    strategy = train.configure_devices()
+    assert strategy.num_replicas_in_sync == 1
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_learning_curves_figure():
+    figure = train.plot_learning_curves({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "mean_iou": [0.1, 0.3],
+                                         "val_mean_iou": [0.1, 0.2]})
+    assert [len(axis.lines) for axis in figure.axes] == [2, 2]
