@@ -29,12 +29,14 @@ class Profile:
     epochs: int
     #: How many times a benchmark repeats a measurement (the median is reported).
     benchmark_repeats: int
+    #: Epochs each model gets in the chapter that compares several heavy models (U-Net, FCN-8, VGG16 U-Net).
+    comparison_epochs: int
 
 
 PROFILES: dict[str, Profile] = {
-    "ci": Profile("ci", (256, 512), {"train": 24, "val": 8, "test": 8}, (128, 256), 8, 30, 5),
-    "colab": Profile("colab", (512, 1024), {"train": 600, "val": 150, "test": 150}, (256, 512), 16, 40, 20),
-    "full": Profile("full", FRAME_SIZE, {"train": 2975, "val": 500, "test": 1525}, (512, 1024), 8, 100, 50),
+    "ci": Profile("ci", (256, 512), {"train": 24, "val": 8, "test": 8}, (128, 256), 8, 30, 5, 3),
+    "colab": Profile("colab", (512, 1024), {"train": 600, "val": 150, "test": 150}, (256, 512), 16, 40, 20, 40),
+    "full": Profile("full", FRAME_SIZE, {"train": 2975, "val": 500, "test": 1525}, (512, 1024), 8, 100, 50, 100),
 }
 
 

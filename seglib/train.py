@@ -146,8 +146,9 @@ def predict_categories(model: keras.Model, images: np.ndarray, batch_size: int =
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must be (B, H, W, 3), got {images.shape}")
-    probabilities = model.predict(images, batch_size=batch_size, verbose=0)
-    return np.argmax(probabilities, axis=-1).astype(np.uint8)
+    batches = [np.asarray(model(images[start:start + batch_size], training=False))  # no predict() retracing
+               for start in range(0, len(images), batch_size)]
+    return np.argmax(np.concatenate(batches), axis=-1).astype(np.uint8)
 
 
 @dataclass

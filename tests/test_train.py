@@ -10,7 +10,7 @@ import pytest
 from seglib import cityscapes, labels, masks, metrics, models, train
 from seglib.profiles import Profile
 
-TINY = Profile("tiny", (64, 128), {"train": 5, "val": 2, "test": 1}, (32, 64), 2, 2, 1)
+TINY = Profile("tiny", (64, 128), {"train": 5, "val": 2, "test": 1}, (32, 64), 2, 2, 1, 1)
 
 
 @pytest.fixture
