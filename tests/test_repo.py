@@ -57,3 +57,13 @@ def test_no_cityscapes_data_is_committed():
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     data = [f for f in files if re.search(r"(leftImg8bit|gtFine|gtCoarse).*\.(png|json|zip)$", f)]
     assert data == []
+
+
+def test_readme_profile_table_matches_the_profiles():
+    from seglib.profiles import PROFILES
+
+    readme = (ROOT / "README.md").read_text()
+    for name, profile in PROFILES.items():
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}`"))
+        (h, w), (ih, iw) = profile.synthetic_size, profile.image_size
+        assert f"{h}×{w}" in row and f"{ih}×{iw}" in row, row
