@@ -29,7 +29,7 @@ from seglib import augment, cityscapes, labels, masks
 from seglib.profiles import Profile, get_profile
 
 __all__ = [
-    "frames_with_labels", "decode_pair", "resize_pair", "load_pair", "to_model_input", "tf_dataset",
+    "frames_with_labels", "decode_pair", "resize_image", "resize_pair", "load_pair", "to_model_input", "tf_dataset",
     "SegmentationSequence", "write_tfrecords", "tfrecord_paths", "read_tfrecords", "tfrecord_dataset",
 ]
 
@@ -94,11 +94,17 @@ def decode_pair(image_png: tf.Tensor, label_png: tf.Tensor, image_source: tf.Ten
         return tf.identity(image), tf.identity(label_ids)
 
 
-def resize_pair(image: tf.Tensor, categories: tf.Tensor, size: Sequence[int]) -> tuple[tf.Tensor, tf.Tensor]:
-    """Resize ``image (H, W, 3) uint8`` (bilinear, antialiased, rounded back to uint8) and ``categories (H, W) uint8``
-    (nearest neighbour only: it never invents a value) to ``size = (h, w)``."""
+def resize_image(image: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
+    """Resize ``image (H, W, 3) uint8`` to ``size = (h, w)``: bilinear, antialiased, rounded back to uint8. Training
+    and serving (:mod:`seglib.predict`) both use it, so a served model sees what it was trained on."""
     image = tf.image.resize(image, size, method="bilinear", antialias=True)
-    image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+
+def resize_pair(image: tf.Tensor, categories: tf.Tensor, size: Sequence[int]) -> tuple[tf.Tensor, tf.Tensor]:
+    """Resize ``image (H, W, 3) uint8`` (:func:`resize_image`) and ``categories (H, W) uint8`` (nearest neighbour
+    only: it never invents a value) to ``size = (h, w)``."""
+    image = resize_image(image, size)
     categories = tf.image.resize(categories[..., tf.newaxis], size, method="nearest")[..., 0]
     return image, tf.cast(categories, tf.uint8)
 
