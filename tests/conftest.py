@@ -43,3 +43,17 @@ def small_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("data") / "synthetic"
     synthetic.ensure_dataset(root, (64, 128), {"train": 5, "val": 2, "test": 1})
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory):
+    """A small untrained 8-category U-Net (128x256 input, seeded weights) saved as ``.keras``: for tests of the
+    serving path, where the mask only has to be the same everywhere, not good."""
+    import keras
+
+    from seglib import models
+
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("model") / "unet.keras"
+    models.unet((128, 256, 3), base_filters=8, depth=3).save(path)
+    return path
