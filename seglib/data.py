@@ -29,7 +29,8 @@ from seglib import augment, cityscapes, labels, masks
 from seglib.profiles import Profile, get_profile
 
 __all__ = [
-    "frames_with_labels", "decode_pair", "resize_image", "resize_pair", "load_pair", "to_model_input", "tf_dataset",
+    "frames_with_labels", "decode_pair", "resize_image", "resize_pair", "load_pair", "to_model_input",
+    "binary_target", "tf_dataset",
     "SegmentationSequence", "write_tfrecords", "tfrecord_paths", "read_tfrecords", "tfrecord_dataset",
 ]
 
@@ -120,6 +121,16 @@ def load_pair(image_png: tf.Tensor, label_png: tf.Tensor, image_source: tf.Tenso
 def to_model_input(image: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """``image uint8 -> float32`` in [0, 1]; the mask stays uint8 category ids."""
     return tf.cast(image, tf.float32) / 255.0, mask
+
+
+def binary_target(image: tf.Tensor, mask: tf.Tensor, category: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """Map a pipeline's ``(image, categories)`` to ``(image, target)`` for binary segmentation of ``category``:
+    1 where the mask is that category, 0 elsewhere, IGNORE kept. Use as ``dataset.map(...)`` (chapter 12)."""
+    if not 0 <= category < labels.NUM_CATEGORIES:
+        raise ValueError(f"category must be 0..{labels.NUM_CATEGORIES - 1}, got {category}")
+    target = tf.where(mask == labels.IGNORE, tf.constant(labels.IGNORE, tf.uint8),
+                      tf.cast(mask == category, tf.uint8))
+    return image, target
 
 
 _resize_eagerly = tf.function(resize_pair, reduce_retracing=True)

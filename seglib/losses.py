@@ -3,8 +3,10 @@
 The maths lives twice, deliberately:
 
 * a **numpy core** of pure functions (:func:`cross_entropy`, :func:`dice_loss`, :func:`binary_dice_loss`,
-  :func:`combined_loss`, :func:`binary_dice_score`) - the readable reference, computed in float64;
-* **Keras losses** (:class:`CrossEntropyLoss`, :class:`DiceLoss`, :class:`BinaryDiceLoss`, :class:`CombinedLoss`)
+  :func:`binary_cross_entropy`, :func:`binary_combined_loss`, :func:`combined_loss`, :func:`binary_dice_score`) -
+  the readable reference, computed in float64;
+* **Keras losses** (:class:`CrossEntropyLoss`, :class:`DiceLoss`, :class:`BinaryDiceLoss`,
+  :class:`BinaryCombinedLoss`, :class:`CombinedLoss`)
   that compute the same numbers with ``keras.ops`` for ``model.compile(loss=...)``; the tests check that both agree.
 
 Inputs, as the models and pipelines of this project produce them:
@@ -37,8 +39,8 @@ from seglib import labels
 
 __all__ = [
     "PROBABILITY_EPSILON", "DICE_SMOOTH",
-    "cross_entropy", "dice_loss", "binary_dice_loss", "combined_loss", "binary_dice_score",
-    "CrossEntropyLoss", "DiceLoss", "BinaryDiceLoss", "CombinedLoss",
+    "cross_entropy", "dice_loss", "binary_dice_loss", "binary_cross_entropy", "binary_combined_loss", "combined_loss",
+    "binary_dice_score", "CrossEntropyLoss", "DiceLoss", "BinaryDiceLoss", "BinaryCombinedLoss", "CombinedLoss",
 ]
 
 #: Probabilities are clipped to ``[PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON]`` before the log, so a confident
@@ -186,6 +188,24 @@ def binary_dice_loss(y_true: np.ndarray, y_pred: np.ndarray, smooth: float = DIC
     valid = y_true != labels.IGNORE
     truth, prediction = (y_true == 1) & valid, np.where(valid, y_pred, 0.0)
     return float(1 - _dice((prediction * truth).sum(), prediction.sum(), truth.sum(), smooth))
+
+
+def binary_cross_entropy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Binary cross-entropy ``-[g log p + (1 - g) log(1 - p)]`` averaged over the non-IGNORE pixels (shapes as in
+    :func:`binary_dice_loss`; ``p`` clipped to ``[PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON]``); 0.0 when every
+    pixel is IGNORE."""
+    y_true, y_pred = _check_binary(y_true, y_pred)
+    valid = y_true != labels.IGNORE
+    truth, p = (y_true[valid] == 1), np.clip(y_pred[valid], PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
+    per_pixel = -np.where(truth, np.log(p), np.log(1 - p))
+    return float(per_pixel.mean()) if per_pixel.size else 0.0
+
+
+def binary_combined_loss(y_true: np.ndarray, y_pred: np.ndarray, dice_weight: float = 1.0,
+                         smooth: float = DICE_SMOOTH) -> float:
+    """``binary_cross_entropy + dice_weight * binary_dice_loss``."""
+    dice_weight = _check_dice_weight(dice_weight)
+    return binary_cross_entropy(y_true, y_pred) + dice_weight * binary_dice_loss(y_true, y_pred, smooth)
 
 
 def combined_loss(y_true: np.ndarray, y_pred: np.ndarray, dice_weight: float = 1.0, smooth: float = DICE_SMOOTH,
@@ -391,18 +411,49 @@ class BinaryDiceLoss(_SegmentationLoss):
         self.smooth = _check_smooth(smooth)
 
     def call(self, y_true, y_pred):
-        pred_shape, true_shape = tuple(y_pred.shape), tuple(y_true.shape)
-        if len(pred_shape) == 4 and pred_shape[-1] == 1:
-            y_pred, pred_shape = y_pred[..., 0], pred_shape[:-1]
-        if len(pred_shape) != 3:
-            raise ValueError(f"y_pred must be (B, H, W, 1) or (B, H, W) probabilities, got shape {tuple(y_pred.shape)}")
-        if not _static_shape_matches(true_shape, pred_shape):
-            raise ValueError(f"y_true must have shape (B, H, W) = {pred_shape} to match y_pred, got {true_shape}")
-        target, ok = _target_values_ok(ops.cast(y_true, "int32"), 2)
-        valid = ops.not_equal(target, labels.IGNORE)
-        truth = ops.cast(ops.logical_and(valid, ops.equal(target, 1)), y_pred.dtype)
-        prediction = ops.where(valid, y_pred, 0.0)
-        return _poison(_ops_dice(truth, prediction, self.smooth, axes=None), ok)
+        truth, y_pred, valid, ok = _binary_inputs(y_true, y_pred)
+        return _poison(_ops_dice(truth, ops.where(valid, y_pred, 0.0), self.smooth, axes=None), ok)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "smooth": self.smooth}
+
+
+def _binary_inputs(y_true, y_pred):
+    """Validate binary ``y_true (B, H, W)`` and ``y_pred (B, H, W[, 1])``; return ``truth`` (float, 0 at IGNORE),
+    ``y_pred (B, H, W)``, ``valid`` and the target check ``ok``."""
+    pred_shape, true_shape = tuple(y_pred.shape), tuple(y_true.shape)
+    if len(pred_shape) == 4 and pred_shape[-1] == 1:
+        y_pred, pred_shape = y_pred[..., 0], pred_shape[:-1]
+    if len(pred_shape) != 3:
+        raise ValueError(f"y_pred must be (B, H, W, 1) or (B, H, W) probabilities, got shape {tuple(y_pred.shape)}")
+    if not _static_shape_matches(true_shape, pred_shape):
+        raise ValueError(f"y_true must have shape (B, H, W) = {pred_shape} to match y_pred, got {true_shape}")
+    target, ok = _target_values_ok(ops.cast(y_true, "int32"), 2)
+    valid = ops.not_equal(target, labels.IGNORE)
+    truth = ops.cast(ops.logical_and(valid, ops.equal(target, 1)), y_pred.dtype)
+    return truth, y_pred, valid, ok
+
+
+@keras.saving.register_keras_serializable(package="seglib")
+class BinaryCombinedLoss(_SegmentationLoss):
+    """Keras version of :func:`binary_combined_loss`: binary cross-entropy + ``dice_weight`` * binary dice, both
+    over the batch's non-IGNORE pixels. The cross-entropy term gives every pixel a gradient of its own, which keeps
+    a small model from settling on "everything is the category" early in training, where dice alone can stall
+    (chapter 12 shows it)."""
+
+    def __init__(self, dice_weight: float = 1.0, smooth: float = DICE_SMOOTH,
+                 name: str = "binary_cross_entropy_dice") -> None:
+        super().__init__(name=name)
+        self.dice_weight = _check_dice_weight(dice_weight)
+        self.smooth = _check_smooth(smooth)
+
+    def call(self, y_true, y_pred):
+        truth, y_pred, valid, ok = _binary_inputs(y_true, y_pred)
+        p = ops.clip(y_pred, PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
+        per_pixel = ops.where(valid, -(truth * ops.log(p) + (1 - truth) * ops.log(1 - p)), 0.0)
+        cross_entropy = ops.divide_no_nan(ops.sum(per_pixel), ops.sum(ops.cast(valid, y_pred.dtype)))
+        dice = _ops_dice(truth, ops.where(valid, y_pred, 0.0), self.smooth, axes=None)
+        return _poison(cross_entropy + self.dice_weight * dice, ok)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "dice_weight": self.dice_weight, "smooth": self.smooth}

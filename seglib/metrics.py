@@ -12,8 +12,9 @@ The module is layered like the rest of seglib:
    dataset), :func:`iou_per_class`, :func:`dice_per_class`, :func:`pixel_accuracy`, :func:`mean_iou`;
 2. the official Cityscapes "IoU category" score, exactly as ``cityscapesscripts`` computes it (tested against
    the official evaluator on PNG files): :func:`cityscapes_category_iou`, :class:`CategoryIoU`;
-3. a streaming Keras metric for ``model.compile(metrics=[...])``: :class:`MeanIoU`, tested to agree with (1)
-   and with ``keras.metrics.MeanIoU``.
+3. streaming Keras metrics for ``model.compile(metrics=[...])``: :class:`MeanIoU`, tested to agree with (1)
+   and with ``keras.metrics.MeanIoU``, and :class:`BinaryDice` for one category against the rest, tested to agree
+   with :func:`seglib.losses.binary_dice_score`.
 
 Pitfall: ``keras.metrics.MeanIoU`` and probabilities
 ----------------------------------------------------
@@ -44,7 +45,7 @@ from seglib import labels, masks
 __all__ = [
     "confusion_matrix", "ConfusionMatrix", "iou_per_class", "dice_per_class", "pixel_accuracy", "mean_iou",
     "EVAL_CATEGORY_LUT", "CATEGORY_TO_EVAL_LABEL_ID", "categories_to_eval_label_ids",
-    "cityscapes_category_iou", "CategoryIoU", "MeanIoU",
+    "cityscapes_category_iou", "CategoryIoU", "MeanIoU", "BinaryDice",
 ]
 
 
@@ -385,3 +386,54 @@ class MeanIoU(keras.metrics.Metric):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "num_classes": self.num_classes, "ignore": self.ignore}
+
+
+@keras.saving.register_keras_serializable(package="seglib")
+class BinaryDice(keras.metrics.Metric):
+    """Streaming dice score of one category against the rest, for a model with one sigmoid output.
+
+    ``y_true: (B, H, W)`` 0/1 with IGNORE (a trailing axis of 1 is accepted); ``y_pred: (B, H, W, 1)`` or
+    ``(B, H, W)`` probabilities, thresholded at ``threshold``. Sums ``|T & P|``, ``|T|`` and ``|P|`` over the
+    non-IGNORE pixels of every batch since ``reset_state()``; ``result()`` is ``2 |T & P| / (|T| + |P|)`` over all
+    of them, or ``empty_value`` when both are empty: :func:`seglib.losses.binary_dice_score` of the concatenated
+    batches (tested).
+    """
+
+    def __init__(self, threshold: float = 0.5, empty_value: float = 1.0, ignore: int = labels.IGNORE,
+                 name: str = "dice", dtype: str | None = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must lie strictly between 0 and 1, got {threshold}")
+        self.threshold, self.empty_value, self.ignore = float(threshold), float(empty_value), int(ignore)
+        self.counts = self.add_variable(shape=(3,), initializer="zeros", dtype="float64", name="counts")
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        if sample_weight is not None:
+            raise ValueError(f"{self.name}: sample_weight is not supported (a dice is not a sum of pixel terms)")
+        y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
+        if len(y_true.shape) == 4 and y_true.shape[-1] == 1:
+            y_true = ops.squeeze(y_true, axis=-1)
+        if len(y_pred.shape) == 4 and y_pred.shape[-1] == 1:
+            y_pred = ops.squeeze(y_pred, axis=-1)
+        if len(y_pred.shape) != 3 or len(y_true.shape) != 3:
+            raise ValueError(f"{self.name}: y_true must be (B, H, W) and y_pred (B, H, W, 1) or (B, H, W); got "
+                             f"{y_true.shape} and {y_pred.shape} (a {y_pred.shape[-1]}-class output needs MeanIoU)")
+        true = ops.cast(y_true, "int32")
+        valid = ops.not_equal(true, self.ignore)
+        truth = ops.logical_and(valid, ops.equal(true, 1))
+        predicted = ops.logical_and(valid, y_pred > self.threshold)
+        count = lambda mask: ops.sum(ops.cast(mask, "float64"))  # noqa: E731
+        self.counts.assign_add(ops.stack([count(ops.logical_and(truth, predicted)), count(truth), count(predicted)]))
+
+    def result(self):
+        both, truth, predicted = self.counts[0], self.counts[1], self.counts[2]
+        total = truth + predicted
+        score = ops.where(total > 0, 2.0 * both / ops.maximum(total, 1.0), self.empty_value)
+        return ops.cast(score, self.dtype)
+
+    def reset_state(self) -> None:
+        self.counts.assign(ops.zeros((3,), dtype="float64"))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "threshold": self.threshold, "empty_value": self.empty_value,
+                "ignore": self.ignore}

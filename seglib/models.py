@@ -1,6 +1,8 @@
 """Segmentation models: functions that return a ``keras.Model`` (Functional API), built from short blocks.
 
-Inputs are ``(H, W, 3) float32`` images in [0, 1]; outputs are ``(H, W, num_classes)`` softmax probabilities.
+Inputs are ``(H, W, 3) float32`` images in [0, 1]; outputs are ``(H, W, num_classes)`` softmax probabilities, or with
+``num_classes=1`` a single sigmoid channel: the probability of one category against the rest (binary segmentation,
+chapter 12).
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ def unet(input_shape: tuple[int, int, int] = (None, None, 3), num_classes: int =
     ``base_filters`` doubles at each level (64 is the paper's; 16 trains on a CPU). ``H`` and ``W`` must be
     divisible by ``2 ** depth``.
     """
-    if depth < 1 or base_filters < 1 or num_classes < 2:
-        raise ValueError(f"need depth >= 1, base_filters >= 1, num_classes >= 2; got {depth}, {base_filters}, "
-                         f"{num_classes}")
+    if depth < 1 or base_filters < 1 or num_classes < 1:
+        raise ValueError(f"need depth >= 1, base_filters >= 1, num_classes >= 1 (1: binary); got {depth}, "
+                         f"{base_filters}, {num_classes}")
     height, width = input_shape[:2]
     for side in (height, width):
         if side is not None and side % 2**depth:
@@ -52,8 +54,9 @@ def unet(input_shape: tuple[int, int, int] = (None, None, 3), num_classes: int =
 
 
 def _check(num_classes: int, input_shape: tuple, multiple: int, **positive: int) -> None:
-    if num_classes < 2 or any(value < 1 for value in positive.values()):
-        raise ValueError(f"need num_classes >= 2 and {', '.join(positive)} >= 1; got {num_classes}, {positive}")
+    if num_classes < 1 or any(value < 1 for value in positive.values()):
+        raise ValueError(f"need num_classes >= 1 (1: binary) and {', '.join(positive)} >= 1; got {num_classes}, "
+                         f"{positive}")
     height, width = input_shape[:2]
     if any(side is not None and side % multiple for side in (height, width)):
         raise ValueError(f"input size {height}x{width} must be divisible by {multiple} for this model")
@@ -69,8 +72,10 @@ def _decoder(x: keras.KerasTensor, skips: list[keras.KerasTensor], filters: list
 
 
 def _probabilities(x: keras.KerasTensor, num_classes: int) -> keras.KerasTensor:
-    """1x1 convolution to class scores, softmax in float32 (also under mixed precision)."""
-    return layers.Conv2D(num_classes, 1, activation="softmax", dtype="float32", name="probabilities")(x)
+    """1x1 convolution to class scores, softmax in float32 (also under mixed precision); one sigmoid channel for
+    ``num_classes=1``."""
+    activation = "sigmoid" if num_classes == 1 else "softmax"
+    return layers.Conv2D(num_classes, 1, activation=activation, dtype="float32", name="probabilities")(x)
 
 
 def simple_unet(input_shape: tuple[int, int, int] = (None, None, 3), num_classes: int = labels.NUM_CATEGORIES,
@@ -158,7 +163,8 @@ def fcn8_vgg16(input_shape: tuple[int, int, int] = (None, None, 3), num_classes:
     x = layers.Conv2DTranspose(num_classes, 4, strides=2, padding="same", name="upscore_pool4")(x)
     x = layers.Add(name="fuse_pool3")([x, layers.Conv2D(num_classes, 1, name="score_pool3")(pool3)])
     x = layers.Conv2DTranspose(num_classes, 16, strides=8, padding="same", name="upscore8")(x)
-    outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    activation = "sigmoid" if num_classes == 1 else "softmax"
+    outputs = layers.Activation(activation, dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="fcn8_vgg16")
 
 

@@ -28,8 +28,9 @@ import tensorflow as tf
 from seglib import bench, cityscapes, data, labels, losses, masks, metrics
 from seglib.profiles import Profile, get_profile
 
-__all__ = ["Run", "Evaluation", "configure_devices", "fit", "train_or_load", "runs_dir", "predict_categories",
-           "evaluate", "plot_learning_curves", "show_predictions"]
+__all__ = ["Run", "Evaluation", "BinaryEvaluation", "configure_devices", "fit", "train_or_load", "runs_dir",
+           "predict_categories", "predict_binary", "evaluate", "evaluate_binary", "plot_learning_curves",
+           "show_predictions"]
 
 
 @dataclass
@@ -60,23 +61,26 @@ def configure_devices() -> tf.distribute.Strategy:
 
 def fit(model: keras.Model, train: tf.data.Dataset | keras.utils.PyDataset, validation, folder: str | os.PathLike,
         epochs: int, loss: keras.losses.Loss | None = None, learning_rate: float = 1e-3,
-        patience: int = 10, verbose: int = 2) -> Run:
-    """Compile ``model`` (Adam, ``loss`` default :class:`seglib.losses.CrossEntropyLoss`, metric
-    :class:`seglib.metrics.MeanIoU`) and train it for up to ``epochs`` epochs.
+        patience: int = 10, verbose: int = 2, metric: keras.metrics.Metric | None = None) -> Run:
+    """Compile ``model`` (Adam, ``loss`` default :class:`seglib.losses.CrossEntropyLoss`, ``metric`` default
+    :class:`seglib.metrics.MeanIoU` over the 8 categories) and train it for up to ``epochs`` epochs.
 
     Writes ``folder/log.csv`` (one row per epoch) and ``folder/best.keras`` (the epoch with the best validation
-    mean IoU); EarlyStopping ends training after ``patience`` epochs without improvement and restores the best
-    weights.
+    ``metric``); EarlyStopping ends training after ``patience`` epochs without improvement and restores the best
+    weights. A binary model (one sigmoid output, chapter 12) passes ``loss=losses.BinaryDiceLoss()`` and
+    ``metric=metrics.BinaryDice()``.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    metric = metric or metrics.MeanIoU(labels.NUM_CATEGORIES)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss or losses.CrossEntropyLoss(),
-                  metrics=[metrics.MeanIoU(labels.NUM_CATEGORIES)])
+                  metrics=[metric])
+    monitor = f"val_{metric.name}"
     callbacks = [
-        keras.callbacks.EarlyStopping("val_mean_iou", mode="max", patience=patience, restore_best_weights=True),
-        keras.callbacks.ModelCheckpoint(folder / "best.keras", "val_mean_iou", mode="max", save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor, mode="max", patience=patience, restore_best_weights=True),
+        keras.callbacks.ModelCheckpoint(folder / "best.keras", monitor, mode="max", save_best_only=True),
         keras.callbacks.CSVLogger(folder / "log.csv"),
     ]
     start = time.perf_counter()
@@ -94,19 +98,30 @@ def runs_dir() -> Path:
 def train_or_load(name: str, build: Callable[[], keras.Model], root: str | os.PathLike,
                   profile: Profile | str | None = None, loss: keras.losses.Loss | None = None,
                   learning_rate: float = 1e-3, epochs: int | None = None, augmentation: bool = True,
-                  seed: int = 0, verbose: int = 2) -> Run:
+                  seed: int = 0, verbose: int = 2, category: int | None = None, patience: int = 10) -> Run:
     """Train ``build()`` on ``root``'s train split (validated on val) with the profile's sizes, or read back the
     run saved by an earlier call with the same settings.
 
+    With ``category`` set, the targets become that category against the rest (:func:`seglib.data.binary_target`),
+    the default loss :class:`seglib.losses.BinaryDiceLoss` and the metric :class:`seglib.metrics.BinaryDice`:
+    ``build()`` must return a model with one sigmoid output.
+
     A run is identified by ``name``, the profile, the dataset root, the loss's config, the learning rate, the
-    epochs, augmentation and the seed; its folder under :func:`runs_dir` holds ``final.keras``, ``log.csv`` and
-    ``run.json`` (history, seconds, settings). Nothing is reused across different settings.
+    epochs, augmentation, the seed, the category and the early-stopping ``patience``; its folder under
+    :func:`runs_dir` holds ``final.keras``, ``log.csv`` and ``run.json`` (history, seconds, settings). Nothing is
+    reused across different settings.
     """
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     epochs = epochs or profile.epochs
+    if category is not None:
+        loss = loss or losses.BinaryDiceLoss()
     settings = {"name": name, "profile": profile.name, "root": str(Path(root).resolve()), "epochs": epochs,
                 "learning_rate": learning_rate, "augmentation": augmentation, "seed": seed,
                 "loss": keras.saving.serialize_keras_object(loss or losses.CrossEntropyLoss())}
+    if category is not None:  # absent for the multi-class runs, so their folders keep their names
+        settings["category"] = int(category)
+    if patience != 10:
+        settings["patience"] = int(patience)
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     folder = runs_dir() / f"{name}-{profile.name}-{key}"
     if (folder / "run.json").is_file() and (folder / "final.keras").is_file():
@@ -121,7 +136,15 @@ def train_or_load(name: str, build: Callable[[], keras.Model], root: str | os.Pa
     train = data.tf_dataset(root, "train", profile, shuffle=True, seed=seed, drop_remainder=False,
                             augmentation=_augmentation() if augmentation else None)
     validation = data.tf_dataset(root, "val", profile)
-    run = fit(model, train, validation, folder, epochs, loss, learning_rate, verbose=verbose)
+    metric = None
+    if category is not None:
+        if model.output_shape[-1] != 1:
+            raise ValueError(f"binary training of category {category} needs a model with one sigmoid output, "
+                             f"got {model.output_shape[-1]} outputs (build it with num_classes=1)")
+        train, validation = (dataset.map(lambda x, y: data.binary_target(x, y, category)) for dataset in
+                             (train, validation))
+        metric = metrics.BinaryDice()
+    run = fit(model, train, validation, folder, epochs, loss, learning_rate, patience, verbose, metric)
     run.settings = settings
     run.model.save(folder / "final.keras")
     temporary = folder / "run.json.partial"
@@ -201,17 +224,71 @@ def evaluate(model: keras.Model | Callable[[np.ndarray], np.ndarray], root: str 
     scores, mean = category_iou.result()
     return Evaluation(scores, mean, confusion.matrix, len(sequence.frames))
 
+@dataclass
+class BinaryEvaluation:
+    """Scores of a one-category-against-the-rest model on a split, at the frames' full size."""
+
+    category: str
+    dice: float            # over all pixels of the split: 2 |T & P| / (|T| + |P|)
+    iou: float             # |T & P| / |T | P|
+    frame_dice: list[float]  # per frame (1.0 where the frame has neither truth nor prediction)
+    confusion: np.ndarray  # 2x2: rows truth (rest, category), columns prediction
+
+
+def predict_binary(model: keras.Model, images: np.ndarray, threshold: float = 0.5, batch_size: int = 8) -> np.ndarray:
+    """``images: (B, h, w, 3) float32`` in [0, 1] -> ``(B, h, w) uint8`` 0/1: a one-sigmoid model's probability
+    above ``threshold``."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be (B, H, W, 3), got {images.shape}")
+    if model.output_shape[-1] != 1:
+        raise ValueError(f"predict_binary needs a model with one sigmoid output, got {model.output_shape[-1]}")
+    batches = [np.asarray(model(images[start:start + batch_size], training=False))[..., 0]
+               for start in range(0, len(images), batch_size)]
+    return (np.concatenate(batches) > threshold).astype(np.uint8)
+
+
+def evaluate_binary(model: keras.Model | Callable[[np.ndarray], np.ndarray], root: str | os.PathLike, category: int,
+                    split: str = "val", profile: Profile | str | None = None, threshold: float = 0.5) -> BinaryEvaluation:
+    """Score a binary model of ``category`` on ``split`` like :func:`evaluate`: predictions resized back to each
+    frame's full size by nearest neighbour and compared with the full-size truth (``category`` against every other
+    pixel, void included). ``model`` is a one-sigmoid Keras model or a function from images to 0/1 masks."""
+    if not 0 <= category < labels.NUM_CATEGORIES:
+        raise ValueError(f"category must be 0..{labels.NUM_CATEGORIES - 1}, got {category}")
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    if isinstance(model, keras.Model):
+        keras_model = model
+        model = lambda images: predict_binary(keras_model, images, threshold)  # noqa: E731
+    sequence = data.SegmentationSequence(root, split, profile, batch_size=profile.batch_size)
+    confusion, frame_dice = metrics.ConfusionMatrix(2), []
+    for batch in range(len(sequence)):
+        images, _ = sequence[batch]
+        predicted = model(images)
+        indices = sequence.order[batch * sequence.batch_size:(batch + 1) * sequence.batch_size]
+        for index, prediction in zip(indices, predicted):
+            label_ids = masks.read_label_ids(sequence.frames[int(index)].gt_path("labelIds"))
+            truth = (masks.label_ids_to_categories(label_ids) == category).astype(np.uint8)
+            full = tf.image.resize(prediction[..., None], truth.shape, method="nearest")[..., 0].numpy()
+            confusion.update(truth, full)
+            frame_dice.append(losses.binary_dice_score(truth, full))
+    matrix = confusion.matrix
+    return BinaryEvaluation(labels.CATEGORY_NAMES[category], float(metrics.dice_per_class(matrix)[1]),
+                            float(metrics.iou_per_class(matrix)[1]), frame_dice, matrix)
+
 # ---------------------------------------------------------------------------------------------------------
 # Pictures
 # ---------------------------------------------------------------------------------------------------------
 
 
-def plot_learning_curves(history: dict[str, list[float]], title: str = ""):
-    """Loss and mean IoU per epoch, training and validation side by side. Returns the matplotlib figure."""
+def plot_learning_curves(history: dict[str, list[float]], title: str = "", metric: str = "mean_iou"):
+    """Loss and ``metric`` (``"dice"`` for a binary run) per epoch, training and validation side by side. Returns
+    the matplotlib figure."""
     import matplotlib.pyplot as plt
 
+    if metric not in history:
+        raise ValueError(f"the history has no {metric!r}; it has {', '.join(history)}")
     figure, axes = plt.subplots(1, 2, figsize=(12, 3.5))
-    for axis, key in zip(axes, ("loss", "mean_iou")):
+    for axis, key in zip(axes, ("loss", metric)):
         for prefix, style in (("", "-"), ("val_", "--")):
             if prefix + key in history:
                 values = history[prefix + key]

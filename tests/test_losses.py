@@ -39,6 +39,7 @@ KERAS_FOR = {  # numpy core function -> the Keras class that mirrors it
     losses.dice_loss: losses.DiceLoss,
     losses.combined_loss: losses.CombinedLoss,
     losses.binary_dice_loss: losses.BinaryDiceLoss,
+    losses.binary_combined_loss: losses.BinaryCombinedLoss,
 }
 MULTICLASS = [losses.cross_entropy, losses.dice_loss, losses.combined_loss]
 
@@ -113,6 +114,28 @@ def test_binary_dice_loss_by_hand(y_pred):
     assert numpy_value == pytest.approx(BINARY_DICE) and keras_loss_value == pytest.approx(BINARY_DICE, rel=1e-6)
 
 
+# binary cross-entropy of the same pixels: -(ln 0.9 + ln 0.8 + ln 0.6) / 3 (the IGNORE pixel left out)
+BINARY_CE = -(math.log(0.9) + math.log(0.8) + math.log(0.6)) / 3  # = 0.279...
+
+
+def test_binary_cross_entropy_and_combined_loss_by_hand():
+    assert losses.binary_cross_entropy(TRUE_BINARY, PRED_BINARY) == pytest.approx(BINARY_CE)
+    numpy_value, keras_loss_value = both(losses.binary_combined_loss, TRUE_BINARY, PRED_BINARY, dice_weight=3.0)
+    assert numpy_value == pytest.approx(BINARY_CE + 3 * BINARY_DICE)
+    assert keras_loss_value == pytest.approx(BINARY_CE + 3 * BINARY_DICE, rel=1e-5)
+
+
+def test_binary_cross_entropy_equals_keras_on_the_non_ignored_pixels(rng):
+    y_true = rng.integers(0, 2, (2, 5, 6)).astype(np.uint8)
+    y_true[rng.random(y_true.shape) < 0.2] = IGNORE
+    y_pred = rng.uniform(0.01, 0.99, (2, 5, 6, 1)).astype(np.float32)
+    valid = y_true != IGNORE
+    expected = float(keras.losses.BinaryCrossentropy()(y_true[valid].astype(np.float32)[:, None],
+                                                         y_pred[..., 0][valid][:, None]))
+    assert losses.binary_cross_entropy(y_true, y_pred) == pytest.approx(expected, rel=1e-5)
+    assert keras_value(losses.BinaryCombinedLoss(dice_weight=0.0), y_true, y_pred) == pytest.approx(expected, rel=1e-5)
+
+
 @pytest.mark.parametrize("y_true, y_pred, expected", [
     ([[1, 1, 0], [0, 0, 0]], [[1, 0, 0], [1, 0, 0]], 0.5),          # |T & P| = 1, |T| = 2, |P| = 2: 2 / 4
     ([[1, 1, IGNORE]], [[1, 0, 1]], 2 / 3),                          # the IGNORE pixel's prediction is not counted
@@ -184,6 +207,7 @@ def test_a_batch_without_targets_costs_nothing(rng):
     for function in MULTICLASS:
         assert both(function, y_true, y_pred) == (0.0, 0.0)
     assert both(losses.binary_dice_loss, y_true, y_pred[..., :1]) == (0.0, 0.0)
+    assert both(losses.binary_combined_loss, y_true, y_pred[..., :1]) == (0.0, 0.0)
 
 # ---------------------------------------------------------------------------------------------------------
 # IGNORE pixels are inert
@@ -192,9 +216,10 @@ def test_a_batch_without_targets_costs_nothing(rng):
 
 def _case(function, rng):
     """Targets with IGNORE, a prediction, and a second prediction that differs only on the ignored pixels."""
-    classes = 2 if function is losses.binary_dice_loss else 5
+    binary = function in (losses.binary_dice_loss, losses.binary_combined_loss)
+    classes = 2 if binary else 5
     y_true = targets_with_ignore(rng, (2, 6, 5), classes, ignore_fraction=0.4)
-    if function is losses.binary_dice_loss:
+    if binary:
         y_pred, other = rng.random((2, 6, 5, 1), np.float32), rng.random((2, 6, 5, 1), np.float32)
     else:
         y_pred, other = softmax_batch(rng, (2, 6, 5, classes)), softmax_batch(rng, (2, 6, 5, classes), 8.0)
@@ -265,9 +290,10 @@ def _tiny_model(classes: int) -> keras.Model:
     (losses.DiceLoss(smooth=0.5), lambda y_true, y_pred: losses.dice_loss(y_true, y_pred, smooth=0.5)),
     (losses.CombinedLoss(dice_weight=3.0), lambda y_true, y_pred: losses.combined_loss(y_true, y_pred, 3.0)),
     (losses.BinaryDiceLoss(), losses.binary_dice_loss),
-], ids=["cross_entropy", "dice", "combined", "binary_dice"])
+    (losses.BinaryCombinedLoss(2.0), lambda y_true, y_pred: losses.binary_combined_loss(y_true, y_pred, 2.0)),
+], ids=["cross_entropy", "dice", "combined", "binary_dice", "binary_combined"])
 def test_fit_save_and_load(loss, function, rng, tmp_path):
-    classes = 1 if isinstance(loss, losses.BinaryDiceLoss) else 3
+    classes = 1 if isinstance(loss, (losses.BinaryDiceLoss, losses.BinaryCombinedLoss)) else 3
     images = rng.random((4, 8, 8, 3), np.float32)
     targets = targets_with_ignore(rng, (4, 8, 8), max(classes, 2))
     model = _tiny_model(classes)
@@ -295,7 +321,8 @@ def test_keras_ignore_class_reduces_the_same_way_inside_fit(rng):
 
 
 @pytest.mark.parametrize("loss", [losses.CrossEntropyLoss(num_classes=8), losses.DiceLoss(smooth=2.0),
-                                  losses.CombinedLoss(dice_weight=3.0, smooth=0.5), losses.BinaryDiceLoss(1e-3)])
+                                  losses.CombinedLoss(dice_weight=3.0, smooth=0.5), losses.BinaryDiceLoss(1e-3),
+                                  losses.BinaryCombinedLoss(0.5, smooth=2.0)])
 def test_config_round_trip(loss):
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
     assert type(restored) is type(loss) and restored.get_config() == loss.get_config()

@@ -448,3 +448,49 @@ def test_argmax_fixes_it(make, y_true, y_pred):
     metric = make()
     metric.update_state(y_true, y_pred)
     assert float(metric.result()) == pytest.approx(TRUE_MEAN_IOU_3X3, abs=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Keras BinaryDice against losses.binary_dice_score
+# ---------------------------------------------------------------------------------------------------------
+
+def test_binary_dice_by_hand():
+    # truth 1 1 0 0 IGNORE, prediction p>0.5 at 1 0 1 0 (1 on IGNORE): |T&P| = 1, |T| = 2, |P| = 2 -> 2/4
+    y_true = np.array([[[1, 1, 0, 0, labels.IGNORE]]], np.uint8)
+    y_pred = np.array([[[0.9, 0.2, 0.7, 0.1, 0.99]]], np.float32)[..., None]
+    metric = metrics.BinaryDice()
+    metric.update_state(y_true, y_pred)
+    assert float(metric.result()) == pytest.approx(0.5)
+
+
+def test_binary_dice_streams_like_the_numpy_score_of_all_batches(rng):
+    from seglib import losses
+
+    metric = metrics.BinaryDice(threshold=0.3)
+    truths, predictions = [], []
+    for _ in range(4):
+        y_true = rng.integers(0, 2, (2, 6, 7)).astype(np.uint8)
+        y_true[rng.random(y_true.shape) < 0.1] = labels.IGNORE
+        y_pred = rng.random((2, 6, 7, 1)).astype(np.float32)
+        metric.update_state(y_true, y_pred)
+        truths.append(y_true)
+        predictions.append((y_pred[..., 0] > 0.3).astype(np.uint8))
+    expected = losses.binary_dice_score(np.concatenate(truths), np.concatenate(predictions))
+    assert float(metric.result()) == pytest.approx(expected, abs=1e-7)
+    metric.reset_state()
+    metric.update_state(np.zeros((1, 3, 3), np.uint8), np.zeros((1, 3, 3), np.float32))
+    assert float(metric.result()) == 1.0  # nothing to find, nothing found: binary_dice_score's empty_value
+
+
+@pytest.mark.parametrize("y_true, y_pred, message", [
+    (np.zeros((1, 4, 4)), np.zeros((1, 4, 4, 8)), "needs MeanIoU"),
+    (np.zeros((4, 4)), np.zeros((4, 4)), "must be \\(B, H, W\\)"),
+])
+def test_binary_dice_rejects_wrong_shapes(y_true, y_pred, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.BinaryDice().update_state(y_true, y_pred)
+
+
+def test_binary_dice_rejects_a_bad_threshold():
+    with pytest.raises(ValueError, match="threshold"):
+        metrics.BinaryDice(threshold=1.0)

@@ -20,9 +20,28 @@ def test_unet_output_is_a_distribution_per_pixel():
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.parametrize("build", [
+    lambda: models.unet((32, 64, 3), num_classes=1, base_filters=4, depth=3),
+    lambda: models.simple_unet((32, 64, 3), num_classes=1, base_filters=4, depth=3),
+])
+def test_one_class_gives_a_sigmoid_probability(build):
+    model = build()
+    inputs = np.random.default_rng(1).random((2, 32, 64, 3), np.float32)
+    probabilities = model.predict(inputs, verbose=0)
+    assert probabilities.shape == (2, 32, 64, 1)
+    # the head is a sigmoid of a 1x1 convolution of the last features: recompute it by hand
+    head = model.get_layer("probabilities")
+    features = model.get_layer(index=-2).output
+    kernel, bias = (np.asarray(w) for w in head.get_weights())
+    import keras
+    last = keras.Model(model.input, features).predict(inputs, verbose=0)
+    np.testing.assert_allclose(probabilities[..., 0], 1 / (1 + np.exp(-(last @ kernel[0, 0] + bias)[..., 0])),
+                               rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"input_shape": (30, 64, 3), "depth": 2}, "divisible by 2\\*\\*depth = 4"),
-    ({"num_classes": 1}, "num_classes >= 2"),
+    ({"num_classes": 0}, "num_classes >= 1"),
 ])
 def test_bad_configurations_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -89,3 +89,49 @@ def test_learning_curves_figure():
     figure = train.plot_learning_curves({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "mean_iou": [0.1, 0.3],
                                          "val_mean_iou": [0.1, 0.2]})
     assert [len(axis.lines) for axis in figure.axes] == [2, 2]
+
+
+def test_binary_target_keeps_ignore_and_marks_one_category():
+    from seglib import data
+
+    vehicle = labels.CATEGORY_NAMES.index("vehicle")
+    mask = np.array([[0, vehicle, 3, labels.IGNORE, vehicle]], np.uint8)
+    _, target = data.binary_target(np.zeros((1, 5, 3), np.float32), mask, vehicle)
+    np.testing.assert_array_equal(target.numpy(), [[0, 1, 0, labels.IGNORE, 1]])
+    with pytest.raises(ValueError, match="category must be 0..7"):
+        data.binary_target(None, mask, 8)
+
+
+def test_binary_training_and_full_size_evaluation(small_dataset, data_dir):
+    from seglib import losses
+
+    vehicle = labels.CATEGORY_NAMES.index("vehicle")
+    run = train.train_or_load("tiny-binary", lambda: models.simple_unet((32, 64, 3), 1, base_filters=4, depth=2),
+                              small_dataset, TINY, augmentation=False, verbose=0, category=vehicle)
+    assert set(run.history) >= {"loss", "dice", "val_loss", "val_dice"}
+    assert (run.folder / "best.keras").is_file() and run.settings["category"] == vehicle
+    # the run is told apart from a multi-class run of the same name by its category
+    again = train.train_or_load("tiny-binary", lambda: None, small_dataset, TINY, augmentation=False, verbose=0,
+                                category=vehicle)
+    assert again.reused
+    # evaluation at full size equals binary_dice_score of the stacked full-size masks
+    frames = cityscapes.list_frames(small_dataset, "val")
+    truth = np.stack([masks.label_ids_to_categories(masks.read_label_ids(f.gt_path("labelIds"))) == vehicle
+                      for f in frames]).astype(np.uint8)
+    served = iter(truth[:, ::2, ::2])  # a half-size prediction: the truth, subsampled, then resized back
+
+    def half_size_truth(images):
+        return np.stack([next(served) for _ in images])
+
+    result = train.evaluate_binary(half_size_truth, small_dataset, vehicle, "val", TINY)
+    expected = np.repeat(np.repeat(truth[:, ::2, ::2], 2, axis=1), 2, axis=2)  # nearest-neighbour upsampling
+    assert result.dice == pytest.approx(losses.binary_dice_score(truth, expected))
+    assert result.frame_dice == pytest.approx([losses.binary_dice_score(t, e) for t, e in zip(truth, expected)])
+    assert 0 < result.dice < 1 and result.category == "vehicle"
+    evaluated = train.evaluate_binary(run.model, small_dataset, vehicle, "val", TINY)
+    assert 0.0 <= evaluated.dice <= 1.0 and evaluated.confusion.sum() == truth.size
+
+
+def test_binary_training_refuses_a_multiclass_model(small_dataset, data_dir):
+    with pytest.raises(ValueError, match="one sigmoid output"):
+        train.train_or_load("tiny-wrong", tiny_unet, small_dataset, TINY, augmentation=False, verbose=0, category=7)
