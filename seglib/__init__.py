@@ -12,6 +12,11 @@ Modules (import the one you need; only ``data``, ``models``, ``losses`` and ``me
 * :mod:`seglib.models`     - U-Net, simple U-Net, FCN-8 on VGG16, U-Net on pretrained encoders
 * :mod:`seglib.losses`     - cross-entropy and dice losses that skip IGNORE (import before loading a saved model)
 * :mod:`seglib.metrics`    - confusion matrix, IoU, Dice, and the official Cityscapes category IoU
+* :mod:`seglib.train`      - fitting by run profile, saved runs, evaluation at full size
+* :mod:`seglib.features`   - classical per-pixel filter features and a logistic-regression baseline
+* :mod:`seglib.predict`    - the one prediction path: image bytes -> category mask (notebooks, web app, endpoint)
+* :mod:`seglib.webapp`     - the Flask web app (``app.py`` at the repository root exposes it for gunicorn)
+* :mod:`seglib.export`     - SavedModel and TFLite exports, compared with the Keras model
 * :mod:`seglib.viz`        - colourised masks, overlays, legends
 * :mod:`seglib.profiles`   - the run profiles ``ci``, ``colab``, ``full``
 * :mod:`seglib.bench`      - timing helpers shared by ``benchmarks/`` and the chapters
