@@ -179,7 +179,7 @@ class Predictor:
         import keras
         import tensorflow as tf
 
-        from seglib import losses, metrics  # noqa: F401 - registers the custom objects a saved model refers to
+        from seglib import data, losses, metrics  # noqa: F401 - losses/metrics register a saved model's objects
         from seglib.profiles import get_profile
 
         if not isinstance(model, keras.Model):
@@ -198,15 +198,13 @@ class Predictor:
             raise ValueError(f"the model predicts {model.output_shape[-1]} classes; the web app and endpoint "
                              f"serve {labels.NUM_CATEGORIES}-category models")
         self.max_pixels = max_pixels
-        self._tf = tf
+        self._tf, self._data = tf, data  # imported here, not while tracing: data.py makes constants at import
         self._predict = tf.function(self._graph, input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)],
                                     reduce_retracing=True)
 
     def _graph(self, image):
-        from seglib import data
-
         tf = self._tf
-        small = data.resize_image(image, self.image_size)
+        small = self._data.resize_image(image, self.image_size)
         probabilities = self.model(tf.cast(small, tf.float32)[tf.newaxis] / 255.0, training=False)
         categories = tf.cast(tf.argmax(probabilities[0], axis=-1), tf.uint8)
         full = tf.image.resize(categories[..., tf.newaxis], tf.shape(image)[:2], method="nearest")
