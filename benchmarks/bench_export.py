@@ -1,0 +1,50 @@
+"""Benchmark: the trained U-Net as Keras, SavedModel and TFLite (float32, float16, int8) on this machine's CPU.
+
+For each format: file size, median milliseconds to predict one image at the model's input size (the model alone:
+Keras called in a tf.function as seglib.predict.Predictor calls it, the SavedModel's ``serve`` function, the
+TFLite interpreter with all CPU cores and with one thread), and the official category mIoU on the val split
+(seglib.train.evaluate); each as a ratio to the Keras model, measured in the same run by
+seglib.export.compare_exports (the code chapter 15 runs too).
+
+The model is chapter 9's U-Net for the run profile (seglib.predict.default_model_path: ``$SEGLIB_MODEL`` or the
+newest ``$SEGLIB_DATA/runs/unet16-<profile>-*/final.keras``); ``--model`` overrides it.
+
+Usage: python benchmarks/bench_export.py [--model PATH] [--repeats N] [--out FOLDER] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from seglib import bench, cityscapes, export, predict
+from seglib.profiles import get_profile
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="a .keras model (default: chapter 9's for the run profile)")
+    parser.add_argument("--repeats", type=int, help="timed calls per format (default: the profile's)")
+    parser.add_argument("--threads", type=int, help="TFLite interpreter threads (default: all CPU cores)")
+    parser.add_argument("--out", type=Path, help="folder for the exported files (default: a temporary folder)")
+    args = parser.parse_args(argv)
+    profile = get_profile()
+    try:
+        model_path = args.model or predict.default_model_path(profile.name)
+    except FileNotFoundError as error:
+        parser.error(str(error))
+    root = cityscapes.dataset_root(profile)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.out or Path(scratch)
+        results = export.compare_exports(model_path, root, folder, profile, args.repeats, threads=args.threads)
+    print(f"machine: {bench.machine_description()}; profile {profile.name}; model {model_path}")
+    print(f"latency: median of {args.repeats or profile.benchmark_repeats} calls on one image at the model's input "
+          f"size; TFLite with {args.threads or os.cpu_count()} thread(s) and with 1; mIoU on "
+          f"{results[0].evaluation.frames} val frames of {root}\n")
+    print(export.comparison_table(results))
+
+
+if __name__ == "__main__":
+    main()
