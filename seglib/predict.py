@@ -25,19 +25,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from seglib import cityscapes, labels, masks
 
-__all__ = ["MODEL_ENV", "MAX_PIXELS", "ImageError", "Prediction", "Predictor", "decode_image", "encode_png",
+__all__ = ["MODEL_ENV", "MAX_PIXELS", "MAX_SIDE", "ImageError", "Prediction", "Predictor", "decode_image", "encode_png",
            "mask_png", "decode_mask_png", "default_model_path", "load_predictor"]
 
 #: Environment variable naming the ``.keras`` model a server loads.
 MODEL_ENV = "SEGLIB_MODEL"
 #: Largest image (in pixels) decoded: 4x a Cityscapes frame. Bigger images are refused before decoding.
 MAX_PIXELS = 4 * 1024 * 2048
-#: Image formats accepted (Pillow's names): lossless PNG as Cityscapes ships, JPEG as phones take, and WebP/BMP.
-FORMATS = ("PNG", "JPEG", "WEBP", "BMP")
+#: Longest side accepted: a 1 x 8,000,000 strip is under MAX_PIXELS but its antialiased resize takes a minute.
+MAX_SIDE = 8192
+#: Image formats accepted (Pillow's names): lossless PNG as Cityscapes ships, JPEG as phones take (Pillow calls a
+#: JPEG with a multi-picture block, common from phones, "MPO"), and WebP/BMP.
+FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "BMP")
+
+
+_EXIF_ORIENTATION = 0x0112
 
 
 class ImageError(ValueError):
@@ -51,7 +57,9 @@ class ImageError(ValueError):
 def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Image file bytes -> ``(H, W, 3) uint8`` RGB.
 
-    The header is read first: more than ``max_pixels`` pixels is refused (413) before any pixel is decoded.
+    The header is read first: more than ``max_pixels`` pixels, or a side longer than :data:`MAX_SIDE`, is refused
+    (413) before any pixel is decoded. An EXIF orientation is applied, so the mask lines up with the picture as
+    viewers show it.
     Modes other than RGB are converted: greyscale and palette to RGB, RGBA/LA by dropping alpha, 16-bit and
     32-bit greyscale scaled to 8 bits, CMYK by Pillow's conversion.
     """
@@ -75,12 +83,16 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         if width * height > max_pixels:
             raise ImageError(f"the image is {width}x{height} = {width * height:,} pixels, more than the "
                              f"{max_pixels:,} this server decodes; downscale it first", 413)
+        if max(width, height) > MAX_SIDE:
+            raise ImageError(f"the image is {width}x{height}; sides longer than {MAX_SIDE} pixels are refused", 413)
         if width < 1 or height < 1:
             raise ImageError(f"the image is empty ({width}x{height})")
         try:
             image.load()
         except (OSError, SyntaxError, ValueError) as error:
             raise ImageError(f"the {image.format} image is truncated or corrupt: {error}") from error
+        if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:  # a phone photo taken upright: show it as viewers do
+            image = ImageOps.exif_transpose(image)
         return _to_rgb(image)
 
 
@@ -88,7 +100,7 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
     mode = image.mode
     if mode == "RGB":
         return np.asarray(image)
-    if mode in ("I;16", "I;16B", "I;16L", "I"):      # 16/32-bit greyscale: scale the used range's top to 8 bits
+    if mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey scaled from 0..65535; 32-bit from 0..255 when it fits
         values = np.asarray(image, dtype=np.float64)
         top = 65535.0 if mode.startswith("I;16") or values.max() > 255 else 255.0
         grey = np.clip(np.round(values / top * 255.0), 0, 255).astype(np.uint8)
@@ -119,7 +131,7 @@ def mask_png(categories: np.ndarray) -> bytes:
     palette[: labels.NUM_CATEGORIES] = labels.CATEGORY_PALETTE
     image.putpalette(palette.ravel().tolist())
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
+    image.save(buffer, format="PNG", compress_level=1, compress_type=3)  # zlib's run-length strategy: masks are runs
     return buffer.getvalue()
 
 

@@ -19,6 +19,7 @@ import builtins
 import contextlib
 import io
 import json
+import logging
 import os
 import shutil
 import signal
@@ -171,8 +172,10 @@ def _purge_server_modules() -> None:
 @pytest.fixture(scope="module")
 def client(layout):
     """The Flask app azmlinfsrv serves, built in this process. The server reads its settings from the environment
-    when its modules are imported, so they are imported afresh here; it also replaces print() (put back after)."""
+    when its modules are imported, so they are imported afresh here; it also replaces print() and reconfigures
+    logging (disabling the loggers that exist, e.g. the web app's): both are put back after."""
     saved_print, saved_path = builtins.print, list(sys.path)
+    saved_logging = _logging_state()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AML_APP_ROOT", str(layout["app_root"]))
         patch.setenv("AZUREML_ENTRY_SCRIPT", f"{REPO.name}/{SCORE.as_posix()}")
@@ -185,7 +188,20 @@ def client(layout):
             yield app.test_client()
         finally:
             builtins.print, sys.path[:] = saved_print, saved_path
+            _restore_logging(saved_logging)
             _purge_server_modules()
+
+
+def _logging_state() -> dict:
+    loggers = [logging.getLogger()] + [logger for logger in logging.root.manager.loggerDict.values()
+                                       if isinstance(logger, logging.Logger)]
+    return {logger: (logger.disabled, logger.propagate, logger.level, list(logger.handlers)) for logger in loggers}
+
+
+def _restore_logging(state: dict) -> None:
+    for logger, (disabled, propagate, level, handlers) in state.items():
+        logger.disabled, logger.propagate, logger.handlers = disabled, propagate, handlers
+        logger.setLevel(level)
 
 
 def test_health_route(client):
@@ -209,6 +225,16 @@ def test_base64_json_gives_the_same_mask(client, uploads, reference):
     answer = client.post("/score", data=_json_body(uploads["png"]), content_type="application/json")
     assert answer.status_code == 200, answer.get_data(as_text=True)
     np.testing.assert_array_equal(_mask(answer.get_json()), reference.predict_bytes(uploads["png"]).categories)
+
+
+def test_line_wrapped_base64_and_data_urls_are_accepted(client, uploads, reference):
+    encoded = base64.encodebytes(uploads["png"]).decode()  # 76-character lines, as `base64 file` writes
+    assert "\n" in encoded.strip()
+    expected = reference.predict_bytes(uploads["png"]).categories
+    for text in (encoded, "data:image/png;base64," + base64.b64encode(uploads["png"]).decode()):
+        answer = client.post("/score", data=json.dumps({"image": text}), content_type="application/json")
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        np.testing.assert_array_equal(_mask(answer.get_json()), expected)
 
 
 def test_jpeg_and_rgba_are_converted(client, uploads, reference):

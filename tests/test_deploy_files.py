@@ -286,6 +286,10 @@ def test_stage_endpoint_mode(tmp_path):
     assert staged == {name: repository[name] for name in staged}
     with pytest.raises(FileExistsError, match="not empty"):
         stage.stage(folder)
+    (tmp_path / "a-file").write_text("mine")
+    with pytest.raises(FileExistsError, match="is a file"):
+        stage.stage(tmp_path / "a-file")
+    assert (tmp_path / "a-file").read_text() == "mine"
 
 
 def test_stage_local_mode_carries_the_model(tmp_path, tiny_model_path):
@@ -318,6 +322,7 @@ def test_deploy_workflow_is_valid_and_takes_secrets_by_name():
 # Each pattern needs a value, so a mention of a setting's name (`--query primaryKey`) is not a finding.
 SECRET_PATTERNS = {
     "endpoint key": re.compile(r"(primary|secondary)_?key[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9+/]{24,}", re.I),
+    "key setting": re.compile(r"(ENDPOINT|API)_?KEY[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9+/]{24,}", re.I),
     "bearer token": re.compile(r"Bearer\s+[A-Za-z0-9+/_\-.=]{32,}"),
     "storage account key": re.compile(r"AccountKey=[A-Za-z0-9+/]{20,}"),
     "shared access key": re.compile(r"SharedAccessKey=[A-Za-z0-9+/]{20,}"),
@@ -362,6 +367,7 @@ FAKE_SECRETS = {
     "shared access key": "Endpoint=sb://x/;SharedAccessKeyName=y;SharedAccessKey=" + "c2VjcmV0c2VjcmV0c2VjcmV0",
     "publish profile": '<publishData><publish' + 'Profile profileName="app" userName="$app" userPWD="s3cr3tPassw0rd" />',
     "private key": "-----BEGIN RSA " + "PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
+    "key setting": "SEGLIB_ENDPOINT_KEY=" + "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4",
 }
 
 

@@ -177,3 +177,30 @@ print("ok", images.shape)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ok (2, 32, 64, 3)" in result.stdout
+
+
+def test_phone_jpeg_with_a_multi_picture_block_is_accepted(rgb):
+    # Pillow reports a JPEG carrying an MPF (multi-picture) block, as many phones write, as format "MPO"
+    first, second = Image.fromarray(rgb), Image.fromarray(255 - rgb)
+    data_ = png_bytes(first, "MPO", save_all=True, append_images=[second], quality=95)
+    with Image.open(io.BytesIO(data_)) as opened:
+        assert opened.format == "MPO"
+        expected = np.asarray(opened.convert("RGB"))  # the first picture
+    np.testing.assert_array_equal(predict.decode_image(data_), expected)
+
+
+def test_exif_orientation_is_applied(rgb):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    data_ = png_bytes(Image.fromarray(rgb), "JPEG", quality=95, exif=exif.tobytes())
+    stored = np.asarray(Image.open(io.BytesIO(data_)))
+    decoded = predict.decode_image(data_)
+    assert stored.shape == (40, 60, 3) and decoded.shape == (60, 40, 3)
+    np.testing.assert_array_equal(decoded, np.rot90(stored, k=-1))  # clockwise
+
+
+def test_a_long_thin_strip_is_refused_before_decoding():
+    strip = png_bytes(Image.new("L", (predict.MAX_SIDE + 1, 1)))
+    with pytest.raises(predict.ImageError, match="sides longer than 8192") as error:
+        predict.decode_image(strip)
+    assert error.value.status == 413

@@ -61,6 +61,8 @@ def pinned_requirements(requirements: str | Path, names: tuple[str, ...]) -> lis
 def stage(output: str | Path, model: str | Path | None = None, repository: Path = REPOSITORY) -> Path:
     """Write the App Service folder to ``output`` (see the module's docstring); returns it."""
     output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise FileExistsError(f"{output} is a file: stage into a new folder")
     if output.exists() and any(output.iterdir()):
         raise FileExistsError(f"{output} is not empty: stage into a new folder")
     if model is not None and (Path(model).suffix != ".keras" or not Path(model).is_file()):

@@ -151,7 +151,14 @@ def deploy(client, plan: Plan, image_path: Path | None, log_lines: int = 50) -> 
     environment = client.environments.create_or_update(plan.environment)
     print(f"registered model {model.name}:{model.version} and environment {environment.name}:{environment.version}")
     plan.deployment.model, plan.deployment.environment = model.id, environment.id
-    deployment = client.online_deployments.begin_create_or_update(plan.deployment).result()
+    try:
+        deployment = client.online_deployments.begin_create_or_update(plan.deployment).result()
+    except Exception:  # usually init() failing in the container: its log says why
+        print(f"the deployment failed; its container log follows. The endpoint {endpoint.name} still exists and "
+              f"bills while it has deployments: delete it with --delete", file=sys.stderr)
+        print(client.online_deployments.get_logs(name=plan.deployment.name, endpoint_name=endpoint.name,
+                                                 lines=log_lines), file=sys.stderr)
+        raise
     print(f"deployment {deployment.name}: {deployment.provisioning_state}")
     endpoint.traffic = {deployment.name: 100}
     client.online_endpoints.begin_create_or_update(endpoint).result()
@@ -220,7 +227,10 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             if missing:
                 raise ValueError(f"name the workspace: {', '.join(missing)}")
-            deploy(_client(args), plan, args.image or _default_image(), args.log_lines)
+            image = args.image or _default_image()
+            if not image.is_file():  # checked before anything is created on Azure
+                raise FileNotFoundError(f"--image {image} is not a file")
+            deploy(_client(args), plan, image, args.log_lines)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -106,7 +106,10 @@ def image_bytes(body: bytes, content_type: str | None) -> bytes:
     if not isinstance(document, dict) or not isinstance(document.get("image"), str):
         raise BadRequest('the JSON body needs a string field "image" holding the base64 of the image file')
     try:
-        return base64.b64decode(document["image"], validate=True)
+        text = document["image"]
+        if text.startswith("data:") and "," in text:  # a data URL: data:image/png;base64,....
+            text = text.split(",", 1)[1]
+        return base64.b64decode("".join(text.split()), validate=True)  # line-wrapped base64 (base64 -w 76) too
     except (binascii.Error, ValueError) as error:
         raise BadRequest(f'"image" is not valid base64: {error}') from error
 

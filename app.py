@@ -1,0 +1,21 @@
+"""The web app, as Azure App Service (Linux, Python) starts it: ``gunicorn --bind=0.0.0.0 --timeout 600 app:app``.
+
+Run it locally the same way, on loopback::
+
+    SEGLIB_MODEL=path/to/final.keras gunicorn --bind 127.0.0.1:8000 --workers 1 --threads 4 app:app
+
+Importing this module is cheap (no TensorFlow): each gunicorn worker loads the model on its first request, after
+gunicorn has forked it. Settings are environment variables (App Service "app settings"): ``SEGLIB_MODEL`` (default:
+the newest U-Net chapter 9 trained), ``SEGLIB_ENDPOINT_URL`` and ``SEGLIB_ENDPOINT_KEY`` (predict on the Azure ML
+endpoint instead of locally), ``SEGLIB_MAX_UPLOAD_BYTES``, ``SEGLIB_MAX_PIXELS``; see :mod:`seglib.webapp`.
+
+Workers: on a 2-core machine one worker with 4 threads (``seglib.webapp.GUNICORN_WORKERS``/``GUNICORN_THREADS``)
+holds one copy of TensorFlow and the model, whose own thread pool already uses both cores; the threads overlap
+uploads and answer encoding with prediction. App Service's command sets only the bind address and the timeout, so
+set ``GUNICORN_CMD_ARGS="--workers 1 --threads 4"`` as an app setting to get the same (gunicorn's default is one
+worker with one thread).
+"""
+
+from seglib.webapp import create_app
+
+app = create_app()

@@ -1,0 +1,503 @@
+"""The web app (seglib.webapp), through Flask's test client and through a real ``gunicorn app:app`` on loopback.
+
+Every mask the app answers is compared with ``Predictor.predict_bytes`` (or ``predict_array`` on an RGB image built
+independently) run here in the test process; every bad input is followed by a good request that must still work.
+The Azure ML endpoint client is tested against small HTTP servers on loopback that answer as an endpoint would.
+"""
+
+import base64
+import html.parser
+import http.server
+import io
+import json
+import logging
+import re
+import socket
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+import uuid
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from seglib import cityscapes, labels, predict, webapp
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_UPLOAD = 1 << 20       # small limits, so that the refusals are cheap to provoke
+MAX_PIXELS = 100_000
+KEY = "test-key-" + uuid.uuid4().hex
+
+
+# --- two clients with one interface ---------------------------------------------------------------------------
+
+class Answer:
+    def __init__(self, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None):
+        self.status, self.content_type, self.body, self.headers = status, content_type, body, headers or {}
+
+    def json(self) -> dict:
+        assert self.content_type.startswith("application/json"), self.content_type
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+class FlaskClient:
+    def __init__(self, app):
+        self._client = app.test_client()
+
+    def request(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None) -> Answer:
+        response = self._client.open(path, method=method, data=body, content_type=content_type)
+        return Answer(response.status_code, response.content_type or "", response.get_data(), dict(response.headers))
+
+
+class HttpClient:
+    def __init__(self, url: str):
+        self.url = url
+
+    def request(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None) -> Answer:
+        headers = {"Content-Type": content_type} if content_type else {}
+        request = urllib.request.Request(self.url + path, data=body, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return Answer(response.status, response.headers.get("Content-Type", ""), response.read(),
+                              dict(response.headers))
+        except urllib.error.HTTPError as error:
+            return Answer(error.code, error.headers.get("Content-Type", ""), error.read())
+
+
+def multipart(fields: dict[str, str] | None = None, files: dict[str, tuple[str, bytes]] | None = None):
+    """``(body, content type)`` of a multipart/form-data request, as a browser sends a form."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in (fields or {}).items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    for name, (filename, data) in (files or {}).items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                     f'Content-Type: application/octet-stream\r\n\r\n'.encode() + data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def post_image(client, data: bytes, as_multipart: bool = False) -> Answer:
+    if as_multipart:
+        return client.request("POST", "/api/predict", *multipart(files={"image": ("photo.png", data)}))
+    return client.request("POST", "/api/predict", data, "application/octet-stream")
+
+
+class Page(html.parser.HTMLParser):
+    """What the tests read from a page: option values, data-URI images by id, legend rows, the error text."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.options, self.images, self.legend, self.error, self._in_error = [], {}, {}, None, False
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "option":
+            self.options.append(attrs["value"])
+        elif tag == "img" and attrs.get("src", "").startswith("data:image/png;base64,"):
+            self.images[attrs["id"]] = decode_png(base64.b64decode(attrs["src"].split(",", 1)[1]))
+        elif tag == "tr" and "data-category" in attrs:
+            self.legend[attrs["data-category"]] = float(attrs["data-share"])
+        elif attrs.get("id") == "error":
+            self._in_error = True
+
+    def handle_data(self, data):
+        if self._in_error:
+            self.error, self._in_error = data.strip(), False
+
+
+# --- images ---------------------------------------------------------------------------------------------------
+
+def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image)
+
+
+@pytest.fixture(scope="module")
+def rgb(small_dataset) -> np.ndarray:
+    """A (64, 128, 3) street scene that is not one of the samples (a train frame, mirrored)."""
+    frame = cityscapes.list_frames(small_dataset, "train")[0]
+    return np.ascontiguousarray(cityscapes.read_image(frame.image_path)[:, ::-1])
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_model_path) -> predict.Predictor:
+    return predict.Predictor(tiny_model_path)
+
+
+def check_prediction(answer: Answer, expected: np.ndarray) -> None:
+    assert answer.status == 200, answer.body[:500]
+    result = answer.json()
+    mask = predict.decode_mask_png(result["mask_png"])
+    np.testing.assert_array_equal(mask, expected)
+    assert (result["height"], result["width"]) == expected.shape
+    assert result["categories"] == list(labels.CATEGORY_NAMES)
+    # where the time went, for browsers' developer tools and benchmarks/bench_serving.py
+    assert re.fullmatch(r"predict;dur=\d+\.\d, encode;dur=\d+\.\d", answer.headers["Server-Timing"])
+
+
+# --- the two servers ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def flask_client(tiny_model_path, small_dataset):
+    app = webapp.create_app({"MODEL_PATH": tiny_model_path, "SAMPLES_ROOT": small_dataset,
+                             "MAX_CONTENT_LENGTH": MAX_UPLOAD, "MAX_PIXELS": MAX_PIXELS, "ENDPOINT_URL": None})
+    return FlaskClient(app)
+
+
+@pytest.fixture(scope="module")
+def gunicorn_client(tiny_model_path, small_dataset):
+    env = {"SEGLIB_MODEL": str(tiny_model_path), "CITYSCAPES_DATASET": str(small_dataset),
+           webapp.MAX_UPLOAD_ENV: str(MAX_UPLOAD), webapp.MAX_PIXELS_ENV: str(MAX_PIXELS),
+           webapp.ENDPOINT_URL_ENV: ""}
+    with webapp.gunicorn_server("app:app", cwd=ROOT, env=env) as server:
+        yield HttpClient(server.url)
+        assert server.process.poll() is None, f"gunicorn died during the tests:\n{server.log_tail()}"
+
+
+@pytest.fixture(params=["flask", "gunicorn"])
+def client(request):
+    return request.getfixturevalue(f"{request.param}_client")
+
+
+def test_health(client, tiny_model_path):
+    answer = client.request("GET", "/health")
+    assert answer.status == 200
+    health = answer.json()
+    assert health["status"] == "ok" and health["predictions"] == "local"
+    assert health["model"].endswith(tiny_model_path.name)
+    assert health["input_size"] == [128, 256]
+    assert health["samples"] == 2
+    assert (health["max_upload_bytes"], health["max_pixels"]) == (MAX_UPLOAD, MAX_PIXELS)
+
+
+def test_page_offers_exactly_the_val_samples(client, small_dataset):
+    answer = client.request("GET", "/")
+    assert answer.status == 200 and answer.content_type.startswith("text/html")
+    assert Page(answer.text).options == [frame.stem for frame in cityscapes.list_frames(small_dataset, "val")]
+
+
+@pytest.mark.parametrize("how", ["form", "url"])
+def test_sample_result_shows_the_mask_of_predict_bytes(client, predictor, small_dataset, how):
+    frame = cityscapes.list_frames(small_dataset, "val")[1]
+    expected = predictor.predict_bytes(frame.image_path.read_bytes())
+    if how == "form":
+        answer = client.request("POST", "/predict", *multipart(fields={"sample": frame.stem}))
+    else:
+        answer = client.request("GET", f"/sample/{frame.stem}")
+    assert answer.status == 200, answer.body[:500]
+    page = Page(answer.text)
+    # 64x128 is under the display width: the pictures are the full-size arrays
+    np.testing.assert_array_equal(page.images["input-image"], expected.image)
+    np.testing.assert_array_equal(page.images["mask-image"], labels.CATEGORY_PALETTE[expected.categories])
+    assert page.images["overlay-image"].shape == expected.image.shape
+    counts = np.bincount(expected.categories.ravel(), minlength=labels.NUM_CATEGORIES)
+    assert page.legend == {name: counts[i] / counts.sum() for i, name in enumerate(labels.CATEGORY_NAMES)}
+
+
+def test_result_pictures_are_scaled_down_for_display(tiny_model_path, small_dataset, rgb, predictor):
+    app = webapp.create_app({"MODEL_PATH": tiny_model_path, "SAMPLES_ROOT": small_dataset, "DISPLAY_WIDTH": 64})
+    body, content_type = multipart(files={"image": ("scene.png", encode(Image.fromarray(rgb)))})
+    page = Page(FlaskClient(app).request("POST", "/predict", body, content_type).text)
+    assert {name: image.shape[:2] for name, image in page.images.items()} == {
+        "input-image": (32, 64), "mask-image": (32, 64), "overlay-image": (32, 64)}
+    # the shares are still counted on the full-size mask
+    expected = predictor.predict_array(rgb)
+    counts = np.bincount(expected.ravel(), minlength=labels.NUM_CATEGORIES)
+    assert list(page.legend.values()) == list(counts / expected.size)
+
+
+@pytest.mark.parametrize("fmt, options", [("PNG", {}), ("JPEG", {"quality": 80})], ids=["png", "jpeg"])
+@pytest.mark.parametrize("as_multipart", [False, True], ids=["raw", "multipart"])
+def test_upload_gives_the_mask_of_predict_bytes(client, predictor, rgb, fmt, options, as_multipart):
+    data = encode(Image.fromarray(rgb), fmt, **options)
+    check_prediction(post_image(client, data, as_multipart), predictor.predict_bytes(data).categories)
+
+
+def _modes(rgb: np.ndarray) -> dict[str, tuple[Image.Image, np.ndarray]]:
+    """{mode: (an image in that mode, the RGB image the model must see)}, the RGB built without Pillow's convert."""
+    alpha = np.arange(rgb.shape[0] * rgb.shape[1], dtype=np.uint8).reshape(rgb.shape[:2])
+    grey = rgb[..., 1]
+    palette = np.random.default_rng(0).integers(0, 256, (256, 3), dtype=np.uint8)
+    indices = rgb[..., 0]
+    paletted = Image.fromarray(indices, "P")
+    paletted.putpalette(palette.ravel().tolist())
+    return {
+        "RGBA": (Image.fromarray(np.dstack([rgb, alpha]), "RGBA"), rgb),
+        "L": (Image.fromarray(grey, "L"), np.repeat(grey[..., None], 3, axis=2)),
+        "P": (paletted, palette[indices]),
+        # 16-bit grey g * 257 scales back to exactly g in 8 bits
+        "I;16": (Image.fromarray(grey.astype(np.uint16) * 257), np.repeat(grey[..., None], 3, axis=2)),
+    }
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "L", "P", "I;16"])
+def test_other_modes_are_converted_not_refused(client, predictor, rgb, mode):
+    image, expected_rgb = _modes(rgb)[mode]
+    data = encode(image)
+    with Image.open(io.BytesIO(data)) as written:
+        assert written.mode == mode
+    check_prediction(post_image(client, data), predictor.predict_array(expected_rgb))
+
+
+def test_shares_sum_to_one_and_are_the_mask_counts(client, rgb):
+    result = post_image(client, encode(Image.fromarray(rgb))).json()
+    mask = predict.decode_mask_png(result["mask_png"])
+    counts = np.bincount(mask.ravel(), minlength=labels.NUM_CATEGORIES)
+    assert sum(result["shares"].values()) == pytest.approx(1.0, abs=1e-12)
+    assert result["shares"] == {name: counts[i] / mask.size for i, name in enumerate(labels.CATEGORY_NAMES)}
+    assert sum(share > 0 for share in result["shares"].values()) >= 2, "a mask of one category tests little"
+
+
+def test_overlay_is_added_on_request(client, predictor, rgb):
+    data = encode(Image.fromarray(rgb))
+    answer = client.request("POST", "/api/predict?overlay=1", data, "application/octet-stream").json()
+    expected = predictor.predict_bytes(data).overlay()
+    np.testing.assert_array_equal(decode_png(base64.b64decode(answer["overlay_png"])), expected)
+    assert "overlay_png" not in post_image(client, data).json()
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A small PNG file whose header claims ``width`` x ``height`` RGB pixels (its data is a few bytes)."""
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + _chunk(b"IEND", b""))
+
+
+def _bad_requests(rgb: np.ndarray, small_dataset: Path) -> dict[str, tuple[str, str, bytes, str | None, int, str]]:
+    """{case: (method, path, body, content type, expected status, words the message must contain)}."""
+    png = encode(Image.fromarray(rgb))
+    big = np.zeros((400, 400, 3), np.uint8)  # 160,000 pixels > MAX_PIXELS
+    noise = np.random.default_rng(1).integers(0, 256, (700, 700, 3), dtype=np.uint8)
+    raw = "application/octet-stream"
+    return {
+        "not an image": ("POST", "/api/predict", b"just some text, not a picture", raw, 400, "not an image"),
+        "empty": ("POST", "/api/predict", b"", raw, 400, "empty"),
+        "truncated PNG": ("POST", "/api/predict", png[: len(png) // 2], raw, 400, "truncated"),
+        "too many pixels": ("POST", "/api/predict", encode(Image.fromarray(big)), raw, 413, "160,000 pixels"),
+        "header claims huge": ("POST", "/api/predict", _png_claiming(100_000, 100_000), raw, 413, "too many pixels"),
+        "upload too large": ("POST", "/api/predict", encode(Image.fromarray(noise)), raw, 413, "larger than"),
+        "upload far too large": ("POST", "/api/predict", bytes(24 << 20), raw, 413, "larger than"),
+        "multipart too large": ("POST", "/predict",
+                                *multipart(files={"image": ("n.png", encode(Image.fromarray(noise)))}), 413,
+                                "larger than"),
+        "GIF": ("POST", "/api/predict", encode(Image.fromarray(rgb).convert("P"), "GIF"), raw, 415, "GIF"),
+        "non-image in form": ("POST", "/predict", *multipart(files={"image": ("notes.png", b"a list")}), 400,
+                              "not an image"),
+        "multipart without image": ("POST", "/api/predict", *multipart(fields={"photo": "x"}), 400, "'image'"),
+        "unknown sample": ("GET", "/sample/nowhere_000000_000019", None, None, 404, "no sample"),
+        "unknown sample in form": ("POST", "/predict", *multipart(fields={"sample": "nowhere"}), 404, "no sample"),
+        "path in form": ("POST", "/predict", *multipart(fields={"sample": "../x"}), 404, "no sample"),
+        "path to a real file": ("POST", "/predict",
+                                *multipart(fields={"sample": str(cityscapes.list_frames(small_dataset, "val")[0]
+                                                                 .image_path)}), 404, "no sample"),
+        "dots in URL": ("GET", "/sample/..%2F..%2Fetc%2Fpasswd", None, None, 404, ""),
+        "form with nothing": ("POST", "/predict", *multipart(fields={}), 400, "choose a sample"),
+        "wrong method": ("GET", "/api/predict", None, None, 405, ""),
+    }
+
+
+BAD_CASES = ["not an image", "empty", "truncated PNG", "too many pixels", "header claims huge", "upload too large",
+             "upload far too large", "multipart too large", "GIF", "non-image in form", "multipart without image",
+             "unknown sample", "unknown sample in form", "path in form", "path to a real file", "dots in URL",
+             "form with nothing", "wrong method"]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_input_gets_a_clear_4xx_and_the_server_keeps_serving(client, predictor, rgb, small_dataset, case):
+    method, path, body, content_type, status, words = _bad_requests(rgb, small_dataset)[case]
+    if case == "upload too large":
+        assert len(body) > MAX_UPLOAD
+    answer = client.request(method, path, body, content_type)
+    assert answer.status == status, answer.body[:300]
+    if answer.content_type.startswith("application/json"):
+        message = answer.json()["error"]
+    else:
+        page = Page(answer.text)
+        message = page.error or ""
+        assert page.options, "the error page still offers the forms"
+    assert words.lower() in message.lower()
+    good = encode(Image.fromarray(rgb))
+    check_prediction(post_image(client, good), predictor.predict_bytes(good).categories)
+
+
+def test_importing_the_app_loads_no_tensorflow(tiny_model_path, small_dataset):
+    """``import app`` (what gunicorn does in each worker) stays cheap: the model is loaded on the first request."""
+    code = "import sys, app; print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    env = {"SEGLIB_MODEL": str(tiny_model_path), "CITYSCAPES_DATASET": str(small_dataset), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_unknown_settings_and_bad_environment_are_refused(monkeypatch, small_dataset):
+    with pytest.raises(ValueError, match="MAX_UPLOADS"):
+        webapp.create_app({"MAX_UPLOADS": 1, "SAMPLES_ROOT": small_dataset})
+    monkeypatch.setenv(webapp.MAX_UPLOAD_ENV, "16MB")
+    with pytest.raises(ValueError, match=webapp.MAX_UPLOAD_ENV):
+        webapp.create_app({"SAMPLES_ROOT": small_dataset})
+
+
+def test_missing_model_is_a_503_that_says_so(small_dataset, tmp_path, rgb):
+    app = webapp.create_app({"MODEL_PATH": tmp_path / "absent.keras", "SAMPLES_ROOT": small_dataset})
+    client = FlaskClient(app)
+    answer = client.request("GET", "/health")
+    assert answer.status == 503 and "absent.keras" in answer.json()["error"]
+    assert post_image(client, encode(Image.fromarray(rgb))).status == 503
+
+
+# --- App Service mode: the Azure ML endpoint ------------------------------------------------------------------
+
+class FakeEndpoint(http.server.BaseHTTPRequestHandler):
+    """Answers as an Azure ML endpoint running score.py would, one behaviour per path; /score predicts for real."""
+
+    predictor: predict.Predictor = None
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/score":
+            if self.headers["Authorization"] != f"Bearer {KEY}":
+                return self._answer(401, {"error": "invalid key"})
+            if self.headers["Content-Type"] != "application/octet-stream":
+                return self._answer(415, {"error": "send application/octet-stream"})
+            try:
+                return self._answer(200, self.predictor.predict_bytes(body).as_json())
+            except predict.ImageError as error:
+                return self._answer(error.status, {"error": str(error)})
+        answers = {"/refuses": (400, {"error": "the endpoint says: bad image"}), "/crashes": (500, "boom"),
+                   "/missing": (404, "not found"), "/overloaded": (429, {"message": "too many requests"}),
+                   "/scoring-timeout": (408, "request timed out"), "/garbage": (200, {"mask": "nope"})}
+        self._answer(*answers[self.path])
+
+    def _answer(self, status: int, payload) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def endpoint(predictor):
+    FakeEndpoint.predictor = predictor
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeEndpoint)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def silent_socket():
+    """A loopback port that accepts connections and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/score"
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/score"  # nothing listens there once the probe is closed
+
+
+def endpoint_client(url: str, small_dataset, timeout: float = 5.0) -> FlaskClient:
+    return FlaskClient(webapp.create_app({"SAMPLES_ROOT": small_dataset, "ENDPOINT_URL": url, "ENDPOINT_KEY": KEY,
+                                          "ENDPOINT_TIMEOUT": timeout, "MODEL_PATH": "/no/model/needed"}))
+
+
+def test_endpoint_predict_gives_the_endpoints_mask(endpoint, predictor, rgb):
+    data = encode(Image.fromarray(rgb))
+    mask = webapp.endpoint_predict(f"{endpoint}/score", KEY, data, timeout=30)
+    np.testing.assert_array_equal(mask, predictor.predict_bytes(data).categories)
+
+
+def test_app_service_mode_predicts_on_the_endpoint(endpoint, predictor, rgb, small_dataset, caplog):
+    client = endpoint_client(f"{endpoint}/score", small_dataset, 30)
+    health = client.request("GET", "/health").json()
+    assert health["predictions"] == "endpoint" and health["endpoint"] == f"{endpoint}/score"
+    assert KEY not in json.dumps(health)
+    data = encode(Image.fromarray(rgb))
+    check_prediction(post_image(client, data), predictor.predict_bytes(data).categories)
+    frame = cityscapes.list_frames(small_dataset, "val")[0]
+    page = Page(client.request("GET", f"/sample/{frame.stem}").text)
+    expected = predictor.predict_bytes(frame.image_path.read_bytes()).categories
+    np.testing.assert_array_equal(page.images["mask-image"], labels.CATEGORY_PALETTE[expected])
+    assert KEY not in caplog.text
+
+
+@pytest.mark.parametrize("path, status, words", [
+    ("/refuses", 400, "the endpoint says: bad image"),
+    ("/overloaded", 429, "too many requests"),
+    ("/crashes", 502, "failed (500): boom"),
+    ("/missing", 502, "no prediction endpoint"),
+    ("/scoring-timeout", 504, "timed out (408)"),
+    ("/garbage", 502, "not a prediction"),
+])
+def test_endpoint_answers_are_mapped(endpoint, rgb, small_dataset, caplog, path, status, words):
+    client = endpoint_client(f"{endpoint}{path}", small_dataset)
+    answer = post_image(client, encode(Image.fromarray(rgb)))
+    assert answer.status == status
+    assert words in answer.json()["error"]
+    assert KEY not in answer.text and KEY not in caplog.text
+
+
+def test_wrong_key_is_a_502_naming_the_setting_not_the_key(endpoint, rgb, small_dataset, caplog):
+    app = webapp.create_app({"SAMPLES_ROOT": small_dataset, "ENDPOINT_URL": f"{endpoint}/score",
+                             "ENDPOINT_KEY": "wrong-" + KEY})
+    answer = post_image(FlaskClient(app), encode(Image.fromarray(rgb)))
+    assert answer.status == 502 and webapp.ENDPOINT_KEY_ENV in answer.json()["error"]
+    assert KEY not in answer.text and KEY not in caplog.text
+
+
+def test_unreachable_endpoint_is_a_502_and_the_app_keeps_serving(rgb, small_dataset, caplog):
+    url = closed_port_url()
+    client = endpoint_client(url, small_dataset)
+    with caplog.at_level(logging.WARNING):
+        answer = post_image(client, encode(Image.fromarray(rgb)))
+    assert answer.status == 502
+    assert f"{url} is unreachable" in answer.json()["error"]
+    assert KEY not in answer.text and KEY not in caplog.text and "unreachable" in caplog.text
+    assert client.request("GET", "/health").status == 200
+    assert post_image(client, b"not an image").status == 400  # refused here, before any round trip
+
+
+def test_silent_endpoint_is_a_504(silent_socket, rgb, small_dataset):
+    answer = post_image(endpoint_client(silent_socket, small_dataset, timeout=1.0), encode(Image.fromarray(rgb)))
+    assert answer.status == 504 and "did not answer within 1 s" in answer.json()["error"]
+
+
+def test_endpoint_address_in_messages_drops_user_info_and_query():
+    with pytest.raises(webapp.EndpointError) as caught:
+        webapp.endpoint_predict(closed_port_url().replace("http://", f"http://user:{KEY}@") + f"?code={KEY}", None,
+                                b"x", timeout=5)
+    assert KEY not in str(caught.value) and caught.value.status == 502
