@@ -7,7 +7,15 @@ Run it locally the same way, on loopback::
 Importing this module is cheap (no TensorFlow): each gunicorn worker loads the model on its first request, after
 gunicorn has forked it. Settings are environment variables (App Service "app settings"): ``SEGLIB_MODEL`` (default:
 the newest U-Net chapter 9 trained), ``SEGLIB_ENDPOINT_URL`` and ``SEGLIB_ENDPOINT_KEY`` (predict on the Azure ML
-endpoint instead of locally), ``SEGLIB_MAX_UPLOAD_BYTES``, ``SEGLIB_MAX_PIXELS``; see :mod:`seglib.webapp`.
+endpoint instead of locally; checked here, so a malformed URL or a key with a line break inside stops the app at
+startup with a message naming the setting), ``SEGLIB_MAX_UPLOAD_BYTES``, ``SEGLIB_MAX_PIXELS`` (default: two
+Cityscapes frames), ``SEGLIB_MAX_CONCURRENT_PREDICTIONS`` (default 2 per worker); see :mod:`seglib.webapp`.
+
+Sample frames: the page offers the first validation frames of ``CITYSCAPES_DATASET`` if it is set, else of the run
+profile's generated dataset (``SEGLIB_PROFILE``, under ``SEGLIB_DATA``), the same frames and ids the chapters use.
+If that dataset is missing, only its validation split is generated when the app is created (8 frames in the ci
+profile, 500 in the full one), not the train and test splits a chapter would generate; a dataset that exists is
+only read (:func:`seglib.webapp.samples_root`).
 
 Workers: on a 2-core machine one worker with 4 threads (``seglib.webapp.GUNICORN_WORKERS``/``GUNICORN_THREADS``)
 holds one copy of TensorFlow and the model, whose own thread pool already uses both cores; the threads overlap

@@ -13,7 +13,9 @@
 The same sequential and concurrent measurement runs against Azure ML's scoring server when one is available: an
 already running one given by ``--score-url`` (``POST <url>`` with the raw bytes), else ``deploy/azureml/score.py``
 started here by the inference server on 127.0.0.1 (``azmlinfsrv`` binds 0.0.0.0 and has no option to change it,
-so its own ``run()`` is called with the host constant set to loopback).
+so its own ``run()`` is called with the host constant set to loopback; it cannot be told to pick a free port
+either, so a port taken between choosing and binding is retried once on another). Servers' logs are deleted when
+they stop cleanly, and kept (their paths printed) when they do not.
 
 The clients run on the same cores as the servers, as a browser on the same machine would.
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -170,29 +173,51 @@ def load_row(name: str, load: Load, peak_mib: float | None) -> list[str]:
             str(len(load.errors)), "n/a" if peak_mib is None else f"{peak_mib:.0f}"]
 
 
-@contextmanager
-def scoring_server(model: Path, log: Path):
-    """``deploy/azureml/score.py`` under Azure ML's inference server on 127.0.0.1; yields (score URL, pid)."""
+class _PortTaken(RuntimeError):
+    """Another program bound the chosen port first."""
+
+
+def _start_scoring_server(model_dir: str, log: Path) -> tuple[subprocess.Popen, int]:
+    """Start ``azmlinfsrv`` on a free loopback port, writing ``log``; -> (process, port) once ``GET /`` answers."""
     port = webapp.free_port()
+    command = [sys.executable, "-c", _LOOPBACK_AZMLINFSRV, "--entry_script", str(SCORE_SCRIPT),
+               "--model_dir", model_dir, "--port", str(port)]
+    with open(log, "wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5):
+                return process, port
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    webapp.stop_server(process)
+    text = log.read_text(errors="replace")
+    if "Address already in use" in text:
+        raise _PortTaken(f"port {port} was taken")
+    raise RuntimeError(f"the scoring server did not start (log kept at {log}):\n{text[-3000:]}")
+
+
+@contextmanager
+def scoring_server(model: Path):
+    """``deploy/azureml/score.py`` under Azure ML's inference server on 127.0.0.1; yields (score URL, pid)."""
+    handle, name = tempfile.mkstemp(prefix="azmlinfsrv-", suffix=".log")
+    os.close(handle)
+    log = Path(name)
     with tempfile.TemporaryDirectory() as model_dir:
         (Path(model_dir) / "model.keras").symlink_to(model.resolve())
-        command = [sys.executable, "-c", _LOOPBACK_AZMLINFSRV, "--entry_script", str(SCORE_SCRIPT),
-                   "--model_dir", model_dir, "--port", str(port)]
-        with open(log, "wb") as output:
-            process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            deadline = time.monotonic() + 240
-            while True:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the scoring server did not start:\n{log.read_text()[-3000:]}")
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5):
-                        break
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    time.sleep(0.5)
+            process, port = _start_scoring_server(model_dir, log)
+        except _PortTaken:
+            process, port = _start_scoring_server(model_dir, log)  # once more, on another free port
+        try:
             yield f"http://127.0.0.1:{port}/score", process.pid
         finally:
             webapp.stop_server(process)
+    if process.returncode in (0, -15):  # a clean exit, or SIGTERM's default action: stopped as asked
+        log.unlink(missing_ok=True)
+    else:
+        print(f"the scoring server exited with {process.returncode}; its log is kept at {log}", file=sys.stderr)
 
 
 @contextmanager
@@ -226,10 +251,12 @@ def main(argv: list[str] | None = None) -> None:
     data = cityscapes_size_png()
     predictor = predict.Predictor(model)
     image = predict.decode_image(data)
+    settings = webapp.default_config()
     print(f"machine: {bench.machine_description()}")
     print(f"model: {model} (input {predictor.image_size[0]}x{predictor.image_size[1]}); request: a "
           f"{image.shape[0]}x{image.shape[1]} PNG of {len(data) / 2**20:.1f} MiB; gunicorn --workers {args.workers} "
-          f"--threads {args.threads}; {args.clients} concurrent clients for {args.seconds:g} s\n")
+          f"--threads {args.threads}, at most {settings['MAX_CONCURRENT_PREDICTIONS']} predictions at once per "
+          f"worker ({webapp.MAX_PREDICTIONS_ENV}); {args.clients} concurrent clients for {args.seconds:g} s\n")
     model_only = bench.median_seconds(lambda: predictor.predict_array(image), repeats=args.repeats)
 
     rows, load_rows, errors = [], [], {}
@@ -252,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.score_url:
         score_server = _running(args.score_url)
     elif SCORE_SCRIPT.is_file() and not args.no_score:
-        score_server = scoring_server(model, Path(tempfile.mkstemp(prefix="azmlinfsrv-", suffix=".log")[1]))
+        score_server = scoring_server(model)
     else:
         score_server = None
         print(f"(scoring server not measured: no --score-url, and {SCORE_SCRIPT.relative_to(ROOT)} "

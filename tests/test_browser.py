@@ -40,7 +40,6 @@ def browser(tmp_path_factory):
     missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.is_file()]
     if missing:
         _unavailable(f"{' and '.join(missing)} missing (apt-get install chromium chromium-driver)")
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not look for drivers online (explicit paths anyway)
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -48,12 +47,14 @@ def browser(tmp_path_factory):
                      "--no-first-run", f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
                      "--window-size=1280,1000"):
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(WAIT_SECONDS)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    with pytest.MonkeyPatch.context() as patch:  # for this module's browser only, not the whole test run
+        patch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not look for drivers online (explicit paths)
+        driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+        driver.set_page_load_timeout(WAIT_SECONDS)
+        try:
+            yield driver
+        finally:
+            driver.quit()
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,8 @@
 Every mask the app answers is compared with ``Predictor.predict_bytes`` (or ``predict_array`` on an RGB image built
 independently) run here in the test process; every bad input is followed by a good request that must still work.
 The Azure ML endpoint client is tested against small HTTP servers on loopback that answer as an endpoint would.
+Apps meant to predict locally are made with ``ENDPOINT_URL: None``, so that an endpoint set in the environment of
+the test run cannot change what they test.
 """
 
 import base64
@@ -11,12 +13,16 @@ import http.server
 import io
 import json
 import logging
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 import zlib
@@ -26,7 +32,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seglib import cityscapes, labels, predict, webapp
+from seglib import cityscapes, labels, predict, profiles, synthetic, viz, webapp
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_UPLOAD = 1 << 20       # small limits, so that the refusals are cheap to provoke
@@ -70,7 +76,7 @@ class HttpClient:
                 return Answer(response.status, response.headers.get("Content-Type", ""), response.read(),
                               dict(response.headers))
         except urllib.error.HTTPError as error:
-            return Answer(error.code, error.headers.get("Content-Type", ""), error.read())
+            return Answer(error.code, error.headers.get("Content-Type", ""), error.read(), dict(error.headers))
 
 
 def multipart(fields: dict[str, str] | None = None, files: dict[str, tuple[str, bytes]] | None = None):
@@ -211,11 +217,16 @@ def test_sample_result_shows_the_mask_of_predict_bytes(client, predictor, small_
 
 
 def test_result_pictures_are_scaled_down_for_display(tiny_model_path, small_dataset, rgb, predictor):
-    app = webapp.create_app({"MODEL_PATH": tiny_model_path, "SAMPLES_ROOT": small_dataset, "DISPLAY_WIDTH": 64})
+    app = webapp.create_app({"MODEL_PATH": tiny_model_path, "SAMPLES_ROOT": small_dataset, "DISPLAY_WIDTH": 64,
+                             "ENDPOINT_URL": None})
     body, content_type = multipart(files={"image": ("scene.png", encode(Image.fromarray(rgb)))})
     page = Page(FlaskClient(app).request("POST", "/predict", body, content_type).text)
     assert {name: image.shape[:2] for name, image in page.images.items()} == {
         "input-image": (32, 64), "mask-image": (32, 64), "overlay-image": (32, 64)}
+    small = np.asarray(Image.fromarray(rgb).resize((64, 32), Image.Resampling.BILINEAR))
+    np.testing.assert_array_equal(page.images["input-image"], small)
+    # the overlay is blended on the pictures shown, not on the full-size image
+    np.testing.assert_array_equal(page.images["overlay-image"], viz.overlay(small, page.images["mask-image"]))
     # the shares are still counted on the full-size mask
     expected = predictor.predict_array(rgb)
     counts = np.bincount(expected.ravel(), minlength=labels.NUM_CATEGORIES)
@@ -262,6 +273,19 @@ def test_shares_sum_to_one_and_are_the_mask_counts(client, rgb):
     assert sum(result["shares"].values()) == pytest.approx(1.0, abs=1e-12)
     assert result["shares"] == {name: counts[i] / mask.size for i, name in enumerate(labels.CATEGORY_NAMES)}
     assert sum(share > 0 for share in result["shares"].values()) >= 2, "a mask of one category tests little"
+
+
+def test_blend_half_is_viz_overlay_at_one_half_for_every_pair_of_values():
+    a, b = np.meshgrid(np.arange(256, dtype=np.uint8), np.arange(256, dtype=np.uint8))
+    image = np.repeat(a[..., None], 3, axis=2)
+    mask_rgb = np.repeat(b[..., None], 3, axis=2)
+    blended = webapp.blend_half(image, mask_rgb)
+    np.testing.assert_array_equal(blended, viz.overlay(image, mask_rgb, 0.5))
+    # by hand: halves round to the even neighbour, as np.round does
+    by_hand = {(0, 1): 0, (1, 2): 2, (2, 3): 2, (3, 4): 4, (254, 255): 254, (255, 255): 255, (10, 20): 15}
+    blended = {(x, y): webapp.blend_half(np.full((1, 1, 3), x, np.uint8), np.full((1, 1, 3), y, np.uint8))
+               for x, y in by_hand}
+    assert {pair: int(pixel[0, 0, 0]) for pair, pixel in blended.items()} == by_hand
 
 
 def test_overlay_is_added_on_request(client, predictor, rgb):
@@ -312,6 +336,9 @@ def _bad_requests(rgb: np.ndarray, small_dataset: Path) -> dict[str, tuple[str, 
                                                                  .image_path)}), 404, "no sample"),
         "dots in URL": ("GET", "/sample/..%2F..%2Fetc%2Fpasswd", None, None, 404, ""),
         "form with nothing": ("POST", "/predict", *multipart(fields={}), 400, "choose a sample"),
+        # a field over Flask's MAX_FORM_MEMORY_SIZE (500,000 bytes) in a body under the upload limit
+        "form field too large": ("POST", "/predict", *multipart(fields={"sample": "a" * 600_000}), 413,
+                                 "form field is larger than the 500,000 bytes"),
         "wrong method": ("GET", "/api/predict", None, None, 405, ""),
     }
 
@@ -319,7 +346,7 @@ def _bad_requests(rgb: np.ndarray, small_dataset: Path) -> dict[str, tuple[str, 
 BAD_CASES = ["not an image", "empty", "truncated PNG", "too many pixels", "header claims huge", "upload too large",
              "upload far too large", "multipart too large", "GIF", "non-image in form", "multipart without image",
              "unknown sample", "unknown sample in form", "path in form", "path to a real file", "dots in URL",
-             "form with nothing", "wrong method"]
+             "form with nothing", "form field too large", "wrong method"]
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
@@ -327,6 +354,8 @@ def test_bad_input_gets_a_clear_4xx_and_the_server_keeps_serving(client, predict
     method, path, body, content_type, status, words = _bad_requests(rgb, small_dataset)[case]
     if case == "upload too large":
         assert len(body) > MAX_UPLOAD
+    if case == "form field too large":
+        assert len(body) < MAX_UPLOAD
     answer = client.request(method, path, body, content_type)
     assert answer.status == status, answer.body[:300]
     if answer.content_type.startswith("application/json"):
@@ -336,6 +365,10 @@ def test_bad_input_gets_a_clear_4xx_and_the_server_keeps_serving(client, predict
         message = page.error or ""
         assert page.options, "the error page still offers the forms"
     assert words.lower() in message.lower()
+    if "too large" in case and case != "form field too large":
+        assert f"larger than the {MAX_UPLOAD:,} bytes" in message
+    if status == 405:
+        assert sorted(answer.headers["Allow"].split(", ")) == ["OPTIONS", "POST"]  # the methods it does allow
     good = encode(Image.fromarray(rgb))
     check_prediction(post_image(client, good), predictor.predict_bytes(good).categories)
 
@@ -358,8 +391,25 @@ def test_unknown_settings_and_bad_environment_are_refused(monkeypatch, small_dat
         webapp.create_app({"SAMPLES_ROOT": small_dataset})
 
 
+def test_markup_in_a_file_name_or_sample_id_is_shown_as_text(flask_client, rgb):
+    name = "<script>alert(1)</script>.png"
+    body, content_type = multipart(files={"image": (name, encode(Image.fromarray(rgb)))})
+    answer = flask_client.request("POST", "/predict", body, content_type)
+    assert answer.status == 200
+    assert "<script>" not in answer.text
+    assert "<h2>Upload: &lt;script&gt;alert(1)&lt;/script&gt;.png</h2>" in answer.text
+    sample_id = "<img src=x onerror=alert(1)>"
+    for method, path, body in [("GET", "/sample/" + urllib.parse.quote(sample_id), None),
+                               ("POST", "/predict", multipart(fields={"sample": sample_id}))]:
+        answer = flask_client.request(method, path, *(body or (None, None)))
+        assert answer.status == 404
+        assert "<img src=x" not in answer.text and "&lt;img src=x onerror=alert(1)&gt;" in answer.text
+        assert sample_id in Page(answer.text).error  # shown, as text
+
+
 def test_missing_model_is_a_503_that_says_so(small_dataset, tmp_path, rgb):
-    app = webapp.create_app({"MODEL_PATH": tmp_path / "absent.keras", "SAMPLES_ROOT": small_dataset})
+    app = webapp.create_app({"MODEL_PATH": tmp_path / "absent.keras", "SAMPLES_ROOT": small_dataset,
+                             "ENDPOINT_URL": None})
     client = FlaskClient(app)
     answer = client.request("GET", "/health")
     assert answer.status == 503 and "absent.keras" in answer.json()["error"]
@@ -368,6 +418,28 @@ def test_missing_model_is_a_503_that_says_so(small_dataset, tmp_path, rgb):
 
 # --- App Service mode: the Azure ML endpoint ------------------------------------------------------------------
 
+class Gate:
+    """Holds the requests to the fake endpoint's /gate until ``release`` is set, counting how many wait at once."""
+
+    lock = threading.Lock()
+    release = threading.Event()
+    inside = peak = 0
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.release.clear()
+        cls.inside = cls.peak = 0
+
+    @classmethod
+    def wait(cls) -> None:
+        with cls.lock:
+            cls.inside += 1
+            cls.peak = max(cls.peak, cls.inside)
+        cls.release.wait(timeout=60)
+        with cls.lock:
+            cls.inside -= 1
+
+
 class FakeEndpoint(http.server.BaseHTTPRequestHandler):
     """Answers as an Azure ML endpoint running score.py would, one behaviour per path; /score predicts for real."""
 
@@ -375,6 +447,11 @@ class FakeEndpoint(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/gate":
+            Gate.wait()
+            return self._answer(200, self.predictor.predict_bytes(body).as_json())
+        if self.path == "/echo-key":  # a broken server that quotes the request's headers in its error, key included
+            return self._answer(500, {"error": "x" * 283 + " " + str(self.headers["Authorization"])})
         if self.path == "/score":
             if self.headers["Authorization"] != f"Bearer {KEY}":
                 return self._answer(401, {"error": "invalid key"})
@@ -387,11 +464,13 @@ class FakeEndpoint(http.server.BaseHTTPRequestHandler):
         answers = {"/refuses": (400, {"error": "the endpoint says: bad image"}), "/crashes": (500, "boom"),
                    "/missing": (404, "not found"), "/overloaded": (429, {"message": "too many requests"}),
                    "/scoring-timeout": (408, "request timed out"), "/garbage": (200, {"mask": "nope"})}
-        self._answer(*answers[self.path])
+        self._answer(*answers[self.path], {"Retry-After": "7"} if self.path == "/overloaded" else {})
 
-    def _answer(self, status: int, payload) -> None:
+    def _answer(self, status: int, payload, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -430,9 +509,10 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/score"  # nothing listens there once the probe is closed
 
 
-def endpoint_client(url: str, small_dataset, timeout: float = 5.0) -> FlaskClient:
+def endpoint_client(url: str, small_dataset, timeout: float = 5.0, **settings) -> FlaskClient:
     return FlaskClient(webapp.create_app({"SAMPLES_ROOT": small_dataset, "ENDPOINT_URL": url, "ENDPOINT_KEY": KEY,
-                                          "ENDPOINT_TIMEOUT": timeout, "MODEL_PATH": "/no/model/needed"}))
+                                          "ENDPOINT_TIMEOUT": timeout, "MODEL_PATH": "/no/model/needed",
+                                          **settings}))
 
 
 def test_endpoint_predict_gives_the_endpoints_mask(endpoint, predictor, rgb):
@@ -469,6 +549,8 @@ def test_endpoint_answers_are_mapped(endpoint, rgb, small_dataset, caplog, path,
     assert answer.status == status
     assert words in answer.json()["error"]
     assert KEY not in answer.text and KEY not in caplog.text
+    # the endpoint's Retry-After goes with the 429 it sent, to the client who should wait
+    assert answer.headers.get("Retry-After") == ("7" if path == "/overloaded" else None)
 
 
 def test_wrong_key_is_a_502_naming_the_setting_not_the_key(endpoint, rgb, small_dataset, caplog):
@@ -501,3 +583,209 @@ def test_endpoint_address_in_messages_drops_user_info_and_query():
         webapp.endpoint_predict(closed_port_url().replace("http://", f"http://user:{KEY}@") + f"?code={KEY}", None,
                                 b"x", timeout=5)
     assert KEY not in str(caught.value) and caught.value.status == 502
+
+
+@pytest.mark.parametrize("ending", ["\r", "\n"], ids=["CR", "LF"])
+def test_a_key_pasted_with_a_line_break_is_stripped(endpoint, predictor, rgb, small_dataset, monkeypatch, ending):
+    monkeypatch.setenv(webapp.ENDPOINT_KEY_ENV, KEY + ending)
+    monkeypatch.setenv(webapp.ENDPOINT_URL_ENV, f" {endpoint}/score{ending}")
+    client = FlaskClient(webapp.create_app({"SAMPLES_ROOT": small_dataset}))
+    data = encode(Image.fromarray(rgb))
+    check_prediction(post_image(client, data), predictor.predict_bytes(data).categories)
+
+
+@pytest.mark.parametrize("ending", ["\r", "\n"], ids=["CR", "LF"])
+def test_endpoint_predict_never_shows_a_key_that_cannot_be_sent(endpoint, rgb, ending):
+    """http.client refuses the header with ValueError("Invalid header value b'Bearer <key>\\r'"): not shown."""
+    with pytest.raises(webapp.EndpointError) as caught:
+        webapp.endpoint_predict(f"{endpoint}/score", KEY + ending, encode(Image.fromarray(rgb)), timeout=5)
+    assert caught.value.status == 502 and webapp.ENDPOINT_KEY_ENV in str(caught.value)
+    assert KEY[:8] not in str(caught.value)
+
+
+@pytest.mark.parametrize("setting, value", [
+    ("ENDPOINT_KEY", KEY[:12] + "\r\n" + KEY[12:]),
+    ("ENDPOINT_KEY", KEY[:12] + "\x00" + KEY[12:]),
+    ("ENDPOINT_URL", "http://127.0.0.1:9/score?code=" + KEY[:12] + "\n" + KEY[12:]),
+], ids=["CRLF in key", "NUL in key", "LF in URL"])
+def test_control_characters_inside_a_setting_are_refused_at_startup(small_dataset, setting, value):
+    with pytest.raises(ValueError) as caught:
+        webapp.create_app({"SAMPLES_ROOT": small_dataset, "ENDPOINT_URL": "http://127.0.0.1:9/score", setting: value})
+    message = str(caught.value)
+    assert getattr(webapp, f"{setting}_ENV") in message and "control character" in message
+    assert KEY[:8] not in message and KEY[12:20] not in message
+
+
+@pytest.mark.parametrize("url, words", [
+    ("http://127.0.0.1:port/score", "has a port that is not a number"),
+    ("http://127.0.0.1:99999/score", "has a port that is not a number"),
+    ("ftp://example.org/score", "must start with https://"),
+    ("127.0.0.1:8000/score", "must start with https://"),
+    ("https:///score", "has no host name"),
+])
+def test_a_malformed_endpoint_url_is_refused_at_startup(small_dataset, monkeypatch, url, words):
+    monkeypatch.setenv(webapp.ENDPOINT_URL_ENV, url)
+    with pytest.raises(ValueError, match=f"{webapp.ENDPOINT_URL_ENV} {words}"):
+        webapp.create_app({"SAMPLES_ROOT": small_dataset})
+
+
+def test_an_error_quoting_the_key_is_scrubbed_before_it_is_cut(endpoint, rgb, small_dataset, caplog):
+    """The endpoint's message is cut to 300 characters; a key straddling the cut must not survive in part."""
+    with caplog.at_level(logging.WARNING):
+        answer = post_image(endpoint_client(f"{endpoint}/echo-key", small_dataset), encode(Image.fromarray(rgb)))
+    assert answer.status == 502
+    message = answer.json()["error"]
+    assert message.endswith("x" * 10 + " Bearer ***")  # the key was there, and is replaced
+    for text in (answer.text, caplog.text):
+        assert KEY[:8] not in text  # nor any longer prefix
+
+
+def test_the_default_pixel_limit_is_two_cityscapes_frames(small_dataset, monkeypatch):
+    """Two 1024x2048 frames (1024x4096) are decoded and sent on; one row more is refused before decoding."""
+    monkeypatch.delenv(webapp.MAX_PIXELS_ENV, raising=False)
+    client = endpoint_client(closed_port_url(), small_dataset)
+    two_frames = post_image(client, encode(Image.new("RGB", (4096, 1024))))
+    assert two_frames.status == 502 and "unreachable" in two_frames.json()["error"]
+    more = post_image(client, encode(Image.new("RGB", (4096, 1025))))
+    assert more.status == 413 and f"{1025 * 4096:,} pixels" in more.json()["error"]
+
+
+@pytest.mark.parametrize("limit", [None, 1], ids=["default", "one"])
+def test_concurrent_predictions_per_worker_are_bounded(endpoint, predictor, rgb, small_dataset, monkeypatch, limit):
+    """Four threads post at once; the endpoint holds each request until released, and counts how many it holds:
+    no more than the limit (the default 2) may be inside a prediction at the same time."""
+    monkeypatch.delenv(webapp.MAX_PREDICTIONS_ENV, raising=False)
+    settings = {} if limit is None else {"MAX_CONCURRENT_PREDICTIONS": limit}
+    app = webapp.create_app({"SAMPLES_ROOT": small_dataset, "ENDPOINT_URL": f"{endpoint}/gate", "ENDPOINT_KEY": KEY,
+                             "ENDPOINT_TIMEOUT": 60.0, **settings})
+    expected_limit = limit or 2
+    data = encode(Image.fromarray(rgb))
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(post_image(FlaskClient(app), data))) for _ in range(4)]
+    Gate.reset()
+    try:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while Gate.inside < expected_limit and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # time for a request over the limit to arrive, were it let through
+        peak = Gate.peak
+    finally:
+        Gate.release.set()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert peak == expected_limit
+    expected = predictor.predict_bytes(data).categories
+    assert len(answers) == 4
+    for answer in answers:
+        check_prediction(answer, expected)
+
+
+def test_a_missing_dataset_gets_only_its_val_split_generated(tiny_model_path, tmp_path, monkeypatch):
+    monkeypatch.delenv(cityscapes.CITYSCAPES_ENV, raising=False)
+    monkeypatch.setenv(cityscapes.DATA_ENV, str(tmp_path))
+    monkeypatch.setenv("SEGLIB_PROFILE", "ci")
+    app = webapp.create_app({"MODEL_PATH": tiny_model_path, "ENDPOINT_URL": None})
+    profile = profiles.get_profile("ci")
+    root = cityscapes.synthetic_root(profile.synthetic_size)
+    assert root.is_relative_to(tmp_path)
+    assert sorted(path.name for path in (root / "leftImg8bit").iterdir()) == ["val"]
+    assert sorted(path.name for path in (root / "gtFine").iterdir()) == ["val"]
+    # the ids a chapter sees: the generator names frame i of the split, whatever else is generated
+    val_count = profile.synthetic_counts["val"]
+    expected = sorted(synthetic.frame_for(root, "val", index).stem for index in range(val_count))
+    assert Page(FlaskClient(app).request("GET", "/").text).options == expected[:webapp.MAX_SAMPLES]
+    # a dataset that exists is read, not written again
+    times = {path: path.stat().st_mtime_ns for path in root.rglob("*") if path.is_file()}
+    webapp.create_app({"MODEL_PATH": tiny_model_path, "ENDPOINT_URL": None})
+    assert {path: path.stat().st_mtime_ns for path in root.rglob("*") if path.is_file()} == times
+
+
+# --- gunicorn_server: ports, logs, file descriptors, orphans ------------------------------------------------
+
+MINI_APP = '''def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [environ["PATH_INFO"].encode()]
+'''
+
+
+@pytest.fixture
+def mini_app(tmp_path) -> Path:
+    """A folder with ``mini.py``, a WSGI app that answers 200 everywhere (so /health): gunicorn starts it fast."""
+    (tmp_path / "mini.py").write_text(MINI_APP)
+    return tmp_path
+
+
+def open_files() -> set[str]:
+    """What this process's file descriptors point at (Linux)."""
+    targets = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            targets.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            pass  # the descriptor listdir itself used
+    return targets
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_gunicorn_server_holds_no_log_descriptor_and_removes_its_log(mini_app):
+    with webapp.gunicorn_server("mini:app", cwd=mini_app) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        assert f"Listening at: http://127.0.0.1:{port} " in server.log_tail()  # the port gunicorn itself chose
+        with urllib.request.urlopen(f"{server.url}/health", timeout=30) as answer:
+            assert answer.read() == b"/health"
+        assert server.log_path.is_file() and str(server.log_path) not in open_files()
+    assert server.process.returncode == 0
+    assert not server.log_path.exists()
+
+
+def test_a_server_that_fails_to_start_keeps_its_log_and_says_where(mini_app, capsys):
+    with pytest.raises(RuntimeError, match="No module named 'nowhere'"):
+        with webapp.gunicorn_server("nowhere:app", cwd=mini_app, ready_timeout=60):
+            pass
+    found = re.search(r"gunicorn's log is kept at (\S+)", capsys.readouterr().err)
+    assert found, "the log's path is printed"
+    log = Path(found.group(1))
+    try:
+        assert "No module named 'nowhere'" in log.read_text()
+    finally:
+        log.unlink()
+
+
+def process_gone(pid: int) -> bool:
+    """True when ``pid`` has exited (a zombie nobody reaps counts as gone: it runs nothing)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_gunicorn_dies_with_the_process_that_started_it(mini_app):
+    """A parent killed by SIGKILL runs no cleanup; the server it started must still stop, workers included."""
+    code = ("import sys, time\nfrom seglib import webapp\n"
+            f"with webapp.gunicorn_server('mini:app', cwd={str(mini_app)!r}) as server:\n"
+            "    print(server.process.pid, server.log_path, flush=True)\n"
+            "    time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    pids, log = [], None
+    try:
+        pid, log = parent.stdout.readline().split()
+        master = int(pid)
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        pids = [master, *map(int, children)]
+        assert len(pids) == 2, "gunicorn's master and its one worker"
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 60
+        while not all(map(process_gone, pids)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert all(map(process_gone, pids)), f"still running after their parent died: {pids}"
+    finally:
+        parent.kill()
+        parent.wait()
+        if pids and not process_gone(pids[0]):
+            os.killpg(pids[0], signal.SIGKILL)  # the server's own session: only what this test started
+        if log:
+            Path(log).unlink(missing_ok=True)
