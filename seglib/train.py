@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -124,34 +126,48 @@ def train_or_load(name: str, build: Callable[[], keras.Model], root: str | os.Pa
         settings["patience"] = int(patience)
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     folder = runs_dir() / f"{name}-{profile.name}-{key}"
-    if (folder / "run.json").is_file() and (folder / "final.keras").is_file():
-        saved = json.loads((folder / "run.json").read_text())
-        model = keras.models.load_model(folder / "final.keras")
-        return Run(model, saved["history"], saved["seconds"], folder, reused=True, settings=settings,
-                   machine=saved["machine"])
-    keras.utils.set_random_seed(seed)
-    strategy = configure_devices()
-    with strategy.scope():
-        model = build()
-    train = data.tf_dataset(root, "train", profile, shuffle=True, seed=seed, drop_remainder=False,
-                            augmentation=_augmentation() if augmentation else None)
-    validation = data.tf_dataset(root, "val", profile)
-    metric = None
-    if category is not None:
-        if model.output_shape[-1] != 1:
-            raise ValueError(f"binary training of category {category} needs a model with one sigmoid output, "
-                             f"got {model.output_shape[-1]} outputs (build it with num_classes=1)")
-        train, validation = (dataset.map(lambda x, y: data.binary_target(x, y, category)) for dataset in
-                             (train, validation))
-        metric = metrics.BinaryDice()
-    run = fit(model, train, validation, folder, epochs, loss, learning_rate, patience, verbose, metric)
-    run.settings = settings
-    run.model.save(folder / "final.keras")
-    temporary = folder / "run.json.partial"
-    temporary.write_text(json.dumps({"history": run.history, "seconds": run.seconds, "settings": settings,
-                                     "machine": run.machine}, indent=1))
-    os.replace(temporary, folder / "run.json")  # written last: its presence means the run is complete
-    return run
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with _run_lock(folder):  # a second process asking for the same run waits, then reads it back
+        if (folder / "run.json").is_file() and (folder / "final.keras").is_file():
+            saved = json.loads((folder / "run.json").read_text())
+            model = keras.models.load_model(folder / "final.keras")
+            return Run(model, saved["history"], saved["seconds"], folder, reused=True, settings=settings,
+                       machine=saved["machine"])
+        keras.utils.set_random_seed(seed)
+        strategy = configure_devices()
+        with strategy.scope():
+            model = build()
+        train = data.tf_dataset(root, "train", profile, shuffle=True, seed=seed, drop_remainder=False,
+                                augmentation=_augmentation() if augmentation else None)
+        validation = data.tf_dataset(root, "val", profile)
+        metric = None
+        if category is not None:
+            if model.output_shape[-1] != 1:
+                raise ValueError(f"binary training of category {category} needs a model with one sigmoid output, "
+                                 f"got {model.output_shape[-1]} outputs (build it with num_classes=1)")
+            train, validation = (dataset.map(lambda x, y: data.binary_target(x, y, category)) for dataset in
+                                 (train, validation))
+            metric = metrics.BinaryDice()
+        run = fit(model, train, validation, folder, epochs, loss, learning_rate, patience, verbose, metric)
+        run.settings = settings
+        run.model.save(folder / "final.keras")
+        temporary = folder / "run.json.partial"
+        temporary.write_text(json.dumps({"history": run.history, "seconds": run.seconds, "settings": settings,
+                                         "machine": run.machine}, indent=1))
+        os.replace(temporary, folder / "run.json")  # written last: its presence means the run is complete
+        return run
+
+
+@contextlib.contextmanager
+def _run_lock(folder: Path):
+    """An exclusive lock on ``folder``'s run (a ``.lock`` file beside it), so that two processes (two notebooks
+    under ``pytest -n 2``, two chapters in two kernels) never train into the same folder at once."""
+    with open(folder.with_name(folder.name + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _augmentation():

@@ -135,3 +135,25 @@ def test_binary_training_and_full_size_evaluation(small_dataset, data_dir):
 def test_binary_training_refuses_a_multiclass_model(small_dataset, data_dir):
     with pytest.raises(ValueError, match="one sigmoid output"):
         train.train_or_load("tiny-wrong", tiny_unet, small_dataset, TINY, augmentation=False, verbose=0, category=7)
+
+
+def test_two_processes_asking_for_the_same_run_train_it_once(small_dataset, data_dir):
+    # under pytest -n 2 two notebooks can ask for the same run at once: one trains, the other waits and reads it
+    import subprocess
+    import sys
+
+    script = f"""
+from seglib import models, train
+from seglib.profiles import Profile
+tiny = Profile("tiny", (64, 128), {{"train": 5, "val": 2, "test": 1}}, (32, 64), 2, 2, 1, 1)
+run = train.train_or_load("locked", lambda: models.unet((32, 64, 3), base_filters=4, depth=2), {str(small_dataset)!r},
+                          tiny, augmentation=False, verbose=0)
+print("reused" if run.reused else "trained", run.folder)
+"""
+    processes = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(2)]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    assert all(process.returncode == 0 for process in processes), [err[-1500:] for _, err in outputs]
+    verdicts = sorted(out.split()[0] for out, _ in outputs)
+    assert verdicts == ["reused", "trained"]
+    assert len({out.split()[1] for out, _ in outputs}) == 1
