@@ -4,7 +4,9 @@ For each format: file size, median milliseconds to predict one image at the mode
 Keras called in a tf.function as seglib.predict.Predictor calls it, the SavedModel's ``serve`` function, the
 TFLite interpreter with all CPU cores and with one thread), and the official category mIoU on the val split
 (seglib.train.evaluate); each as a ratio to the Keras model, measured in the same run by
-seglib.export.compare_exports (the code chapter 15 runs too).
+seglib.export.compare_exports (the code chapter 15 runs too). Below the table, each time is judged faster, slower
+or within the noise from its samples (seglib.bench.ratio_phrase), against Keras and, on one thread, against TFLite
+float32.
 
 The model is chapter 9's U-Net for the run profile (seglib.predict.default_model_path: ``$SEGLIB_MODEL`` or the
 newest ``$SEGLIB_DATA/runs/unet16-<profile>-*/final.keras``); ``--model`` overrides it.
@@ -44,6 +46,14 @@ def main(argv: list[str] | None = None) -> None:
           f"size; TFLite with {args.threads or os.cpu_count()} thread(s) and with 1; mIoU on "
           f"{results[0].evaluation.frames} val frames of {root}\n")
     print(export.comparison_table(results))
+    keras_result, float32 = results[0], next(r for r in results if r.name == "TFLite float32")
+    print(f"\nJudged from the {len(keras_result.samples)} samples of each (seglib.bench.compare_times: Mann-Whitney's "
+          f"exact test at {bench.SIGNIFICANCE:.0%}):")
+    print("- time against Keras: " + "; ".join(f"{r.name} {bench.ratio_phrase(r.samples, keras_result.samples)}"
+                                            for r in results[1:]))
+    print("- on one thread, against TFLite float32: " + "; ".join(
+        f"{r.name} {bench.ratio_phrase(r.samples_one_thread, float32.samples_one_thread)}"
+        for r in results if r.samples_one_thread and r is not float32))
 
 
 if __name__ == "__main__":

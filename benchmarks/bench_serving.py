@@ -4,8 +4,9 @@
    and of ``predict_array`` on the decoded image (resizes and model only) for context.
 2. The web app's JSON API (``POST /api/predict``) through a real ``gunicorn app:app`` on 127.0.0.1, one request at
    a time: the median latency (upload, prediction, mask PNG, base64, JSON, download) and its ratio to (1),
-   measured alternately with (1) so that both see the same machine state, and split by the app's Server-Timing
-   header into prediction, answer encoding and the rest. Goal: at most 1.2x.
+   measured alternately with (1) so that both see the same machine state, judged faster, slower or within the
+   noise from those samples (seglib.bench.ratio_phrase), and split by the app's Server-Timing header into
+   prediction, answer encoding and the rest. Goal: at most 1.2x.
 3. ``--clients`` concurrent clients (threads with urllib) for ``--seconds``: requests, throughput, p50/p99
    latency, errors (a non-200 answer or an exception; goal 0) and the peak resident memory (VmHWM) of gunicorn's
    master and workers.
@@ -92,9 +93,9 @@ def seconds_of(function: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def sequential(url: str, data: bytes, raw: Callable[[], object], repeats: int) -> dict[str, float]:
-    """Median seconds of ``raw()`` and of a request to ``url``, called in turn ``repeats`` times after one untimed
-    round, and of the server's own parts where it reports them (Server-Timing)."""
+def sequential(url: str, data: bytes, raw: Callable[[], object], repeats: int) -> dict[str, list[float]]:
+    """Seconds of each call of ``raw()`` and of each request to ``url``, called in turn ``repeats`` times after one
+    untimed round, and of the server's own parts where it reports them (Server-Timing)."""
     raw()
     post(url, data)
     times: dict[str, list[float]] = {"raw": [], "server": []}
@@ -107,7 +108,11 @@ def sequential(url: str, data: bytes, raw: Callable[[], object], repeats: int) -
             raise RuntimeError(f"{url} answered {status}")
         for name, milliseconds in timings.items():
             times.setdefault(name, []).append(milliseconds / 1000)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
+
+
+def medians_of(samples: dict[str, list[float]]) -> dict[str, float]:
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 @dataclass
@@ -227,10 +232,10 @@ def _running(url: str):
 
 
 def measure_server(name: str, url: str, data: bytes, raw: Callable[[], object], args, pid: int | None):
-    """Sequential median (alternating with the in-process baseline) and the concurrent load of one server."""
-    medians = sequential(url, data, raw, args.repeats)
+    """Sequential samples (alternating with the in-process baseline) and the concurrent load of one server."""
+    samples = sequential(url, data, raw, args.repeats)
     load = load_test(url, data, args.clients, args.seconds)
-    return medians, load_row(name, load, peak_rss_mib(pid) if pid else None), load.errors
+    return samples, load_row(name, load, peak_rss_mib(pid) if pid else None), load.errors
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -262,9 +267,11 @@ def main(argv: list[str] | None = None) -> None:
     rows, load_rows, errors = [], [], {}
     env = {"SEGLIB_MODEL": str(model), webapp.ENDPOINT_URL_ENV: ""}
     with webapp.gunicorn_server("app:app", cwd=ROOT, env=env, workers=args.workers, threads=args.threads) as server:
-        medians, row, errors["web app"] = measure_server("web app (gunicorn app:app)", f"{server.url}/api/predict",
+        samples, row, errors["web app"] = measure_server("web app (gunicorn app:app)", f"{server.url}/api/predict",
                                                          data, lambda: predictor.predict_bytes(data), args,
                                                          server.process.pid)
+    medians = medians_of(samples)
+    verdicts = [f"web app JSON API vs predict_bytes: {bench.ratio_phrase(samples['server'], samples['raw'])}"]
     raw = medians["raw"]
     served = medians["server"]
     parts = medians.get("predict", 0.0) + medians.get("encode", 0.0)
@@ -286,14 +293,18 @@ def main(argv: list[str] | None = None) -> None:
               f"{'skipped by --no-score' if SCORE_SCRIPT.is_file() else 'does not exist'})\n")
     if score_server is not None:
         with score_server as (url, pid):
-            medians, row, errors["score.py"] = measure_server("score.py (azmlinfsrv)", url, data,
+            samples, row, errors["score.py"] = measure_server("score.py (azmlinfsrv)", url, data,
                                                               lambda: predictor.predict_bytes(data), args, pid)
+        medians = medians_of(samples)
+        verdicts.append(f"score.py vs its own predict_bytes: {bench.ratio_phrase(samples['server'], samples['raw'])}")
         rows.append(["score.py under Azure ML's inference server", f"{1000 * medians['server']:.0f}",
                      f"{medians['server'] / medians['raw']:.2f} (its own baseline {1000 * medians['raw']:.0f} ms)"])
         load_rows.append(row)
 
     print("Sequential requests, median latency:\n")
     print(bench.markdown_table(["path", "median ms", "ratio to predict_bytes"], rows))
+    print(f"\nJudged from the {args.repeats} alternating samples of each (seglib.bench.compare_times: Mann-Whitney's "
+          f"exact test at {bench.SIGNIFICANCE:.0%}): " + "; ".join(verdicts))
     print(f"\n{args.clients} concurrent clients for {args.seconds:g} s:\n")
     print(bench.markdown_table(["server", "requests", "requests/s", "p50 ms", "p99 ms", "errors",
                                 "peak RSS MiB (master + workers)"], load_rows))

@@ -1,6 +1,7 @@
 """seglib: the tested library behind the book "Semantic segmentation of street scenes".
 
-Modules (import the one you need; only ``data``, ``models``, ``losses`` and ``metrics`` import TensorFlow):
+Modules (import the one you need; ``data``, ``models``, ``losses``, ``metrics``, ``train`` and ``experiments`` import
+TensorFlow):
 
 * :mod:`seglib.labels`     - the official Cityscapes label table and every lookup derived from it
 * :mod:`seglib.masks`      - the four mask formats, polygons -> masks, 34 labels -> 8 categories
@@ -13,12 +14,14 @@ Modules (import the one you need; only ``data``, ``models``, ``losses`` and ``me
 * :mod:`seglib.losses`     - cross-entropy and dice losses that skip IGNORE (import before loading a saved model)
 * :mod:`seglib.metrics`    - confusion matrix, IoU, Dice, and the official Cityscapes category IoU
 * :mod:`seglib.train`      - fitting by run profile, saved runs, evaluation at full size
+* :mod:`seglib.experiments` - the book's experiments: contenders, seeds, runs shared between chapters
+* :mod:`seglib.results`    - results files (schema, checks), spreads over seeds, outcome sentences from numbers
 * :mod:`seglib.features`   - classical per-pixel filter features and a logistic-regression baseline
 * :mod:`seglib.predict`    - the one prediction path: image bytes -> category mask (notebooks, web app, endpoint)
 * :mod:`seglib.webapp`     - the Flask web app (``app.py`` at the repository root exposes it for gunicorn)
 * :mod:`seglib.export`     - SavedModel and TFLite exports, compared with the Keras model
 * :mod:`seglib.viz`        - colourised masks, overlays, legends
-* :mod:`seglib.profiles`   - the run profiles ``ci``, ``colab``, ``full``
+* :mod:`seglib.profiles`   - the run profiles ``ci``, ``reference``, ``colab``, ``full``
 * :mod:`seglib.bench`      - timing helpers shared by ``benchmarks/`` and the chapters
 """
 

@@ -34,9 +34,8 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -276,7 +275,8 @@ class ExportResult:
     TensorFlow's default threads (Keras, SavedModel: ``threads`` is ``None``) or ``threads`` interpreter threads
     (TFLite); ``seconds_one_thread``: TFLite with one thread (``None`` for TensorFlow, whose thread pool is fixed
     when it starts); ``agreement``: share of the split's pixels (at the model's size) predicted as the Keras model
-    predicts them."""
+    predicts them. ``samples`` and ``samples_one_thread`` keep every timed call behind the two medians, for
+    :func:`seglib.bench.compare_times`."""
 
     name: str
     path: Path
@@ -286,6 +286,8 @@ class ExportResult:
     evaluation: train.Evaluation
     agreement: float
     threads: int | None = None
+    samples: list[float] = field(default_factory=list)
+    samples_one_thread: list[float] | None = None
 
 
 @dataclass
@@ -307,19 +309,6 @@ def _evaluate(form: _Format, root, profile: Profile, size: tuple[int, int]) -> t
         return predictions[-1]
 
     return train.evaluate(recorded, root, "val", profile, size), np.concatenate(predictions)
-
-
-def _interleaved_medians(functions: Sequence[Callable[[], object]], repeats: int) -> list[float]:
-    """Median seconds of each function, timed in turns (one call of each per round) so that a machine that gets
-    busier or quieter during the run weighs on every format alike."""
-    times: list[list[float]] = [[] for _ in functions]
-    for round_ in range(repeats + 1):          # round 0 warms up
-        for function, record in zip(functions, times):
-            start = time.perf_counter()
-            function()
-            if round_:
-                record.append(time.perf_counter() - start)
-    return [statistics.median(record) for record in times]
 
 
 def _formats(model_path: Path, model: keras.Model, root, folder: Path, size: tuple[int, int], image: np.ndarray,
@@ -361,12 +350,13 @@ def compare_exports(model_path: str | os.PathLike, root: str | os.PathLike, fold
     formats = _formats(model_path, model, root, folder, size, image, profile.batch_size, representative_count, threads)
     scored = [_evaluate(form, root, profile, size) for form in formats]
     timers = [form.time_one for form in formats] + [form.time_one_thread for form in formats if form.time_one_thread]
-    medians = iter(_interleaved_medians(timers, repeats))
-    seconds = [next(medians) for _ in formats]
-    return [ExportResult(form.name, form.path, file_size(form.path), default,
-                         next(medians) if form.time_one_thread else None, evaluation,
-                         float(np.mean(predictions == scored[0][1])), form.threads)
-            for form, default, (evaluation, predictions) in zip(formats, seconds, scored)]
+    samples = iter(bench.interleaved_sample_seconds(timers, repeats))   # in turns: a busy machine weighs on all alike
+    default = [next(samples) for _ in formats]
+    one_thread = [next(samples) if form.time_one_thread else None for form in formats]
+    return [ExportResult(form.name, form.path, file_size(form.path), statistics.median(times),
+                         statistics.median(single) if single else None, evaluation,
+                         float(np.mean(predictions == scored[0][1])), form.threads, times, single)
+            for form, times, single, (evaluation, predictions) in zip(formats, default, one_thread, scored)]
 
 
 def comparison_table(results: Sequence[ExportResult]) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -239,8 +240,9 @@ class Predictor:
 
 
 def default_model_path(profile: str | None = None) -> Path:
-    """The model a server loads: ``$SEGLIB_MODEL`` if set, else the newest U-Net saved by chapter 9 (training)
-    for the run profile. Raises ``FileNotFoundError`` saying how to get one."""
+    """The model a server loads: ``$SEGLIB_MODEL`` if set, else the U-Net saved by chapter 9 (training) for the run
+    profile, its first seed where several were trained (the newest such run if there are several). Raises
+    ``FileNotFoundError`` saying how to get one."""
     from seglib.profiles import get_profile
 
     if os.environ.get(MODEL_ENV):
@@ -250,12 +252,21 @@ def default_model_path(profile: str | None = None) -> Path:
         return path
     profile_name = get_profile(profile).name
     runs = cityscapes.default_data_dir() / "runs"
-    candidates = sorted(runs.glob(f"unet16-{profile_name}-*/final.keras"), key=lambda p: p.stat().st_mtime)
+    candidates = sorted(runs.glob(f"unet16-{profile_name}-*/final.keras"), key=lambda p: (_seed(p) == 0,
+                                                                                          p.stat().st_mtime))
     if not candidates:
         raise FileNotFoundError(
             f"no trained model: set {MODEL_ENV} to a .keras file, or run chapter 9 (book/09_training.ipynb) with "
             f"SEGLIB_PROFILE={profile_name} to train one under {runs}")
     return candidates[-1]
+
+
+def _seed(model_path: Path) -> int | None:
+    """The seed a saved run was trained with (from its ``run.json``), or None where unknown."""
+    try:
+        return json.loads((model_path.parent / "run.json").read_text())["settings"].get("seed")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def load_predictor(path: str | os.PathLike | None = None) -> Predictor:

@@ -1,4 +1,5 @@
-"""Shared fixtures: seeded generators, and helpers that call the official cityscapesscripts tools."""
+"""Shared fixtures: seeded generators, and helpers that call the official cityscapesscripts tools; and the hooks
+that let the tests reuse the book build's notebook executions (``SEGLIB_BOOK_EXECUTED``, see _book_cache.py)."""
 
 import json
 
@@ -7,6 +8,17 @@ import pytest
 from cityscapesscripts.helpers.annotation import Annotation
 from cityscapesscripts.preparation.json2instanceImg import createInstanceImage
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
+
+import _book_cache
+
+
+def pytest_collection_modifyitems(config, items):
+    # a conftest's collection hook sees every item of the session, the notebooks under book/ included
+    _book_cache.collection_modifyitems(config, items)
+
+
+def pytest_terminal_summary(terminalreporter):
+    _book_cache.terminal_summary(terminalreporter)
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from seglib.profiles import Profile
 pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
 
 SIZE = (128, 256)   # the tiny_model_path fixture's input size
-TINY = Profile("tiny", (64, 128), {"train": 5, "val": 2, "test": 1}, SIZE, 2, 2, 1, 2)
+TINY = Profile("tiny", (64, 128), {"train": 5, "val": 2, "test": 1}, SIZE, 2, 2, 1,
+               learning_rate=1e-3, patience=10, seeds=1, comparison_seeds=1)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """seglib.models: shapes and parameter counts computed by hand."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -9,8 +10,17 @@ from seglib import models
 def test_tiny_unet_parameters_by_hand():
     # base 2, depth 1, 3 classes on RGB: down 3->2 (56) 2->2 (38); bottleneck 2->4 (76) 4->4 (148);
     # transpose 2x2 4->2 (34); after concat 4 channels: 4->2 (74) 2->2 (38); 1x1 2->3 (9): 473 in all
-    model = models.unet((8, 8, 3), num_classes=3, base_filters=2, depth=1)
+    model = models.unet((8, 8, 3), num_classes=3, base_filters=2, depth=1, batch_norm=False)
     assert model.count_params() == 56 + 38 + 76 + 148 + 34 + 74 + 38 + 9
+
+
+def test_tiny_unet_with_batch_norm_parameters_by_hand():
+    # each 3x3 convolution loses its bias and gains a BatchNormalization of 4 values per channel
+    # (gamma, beta, moving mean, moving variance): down 54 + 8, 36 + 8; bottleneck 72 + 16, 144 + 16;
+    # transpose 2x2 4->2 with bias (34); up 72 + 8, 36 + 8; 1x1 2->3 (9)
+    model = models.unet((8, 8, 3), num_classes=3, base_filters=2, depth=1)
+    assert model.count_params() == 54 + 8 + 36 + 8 + 72 + 16 + 144 + 16 + 34 + 72 + 8 + 36 + 8 + 9
+    assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers) == 6
 
 
 def test_unet_output_is_a_distribution_per_pixel():
@@ -142,3 +152,36 @@ def test_receptive_field_by_hand_and_published():
     assert models.receptive_field(vgg, "block5_pool") == 212
     with pytest.raises(ValueError, match="no layer 'fc9'"):
         models.receptive_field(vgg, "fc9")
+
+
+def test_narrow_vgg16_parameters_by_hand():
+    # width 1/64: blocks of 1, 2, 4, 8, 8 filters; 3x3 convolutions with bias:
+    # 3->1 (28), 1->1 (10) | 1->2 (20), 2->2 (38) | 2->4 (76), 4->4 (148) x2 | 4->8 (296), 8->8 (584) x2 | 8->8 x3
+    model = models.narrow_vgg16(keras.Input((32, 32, 3)), 1 / 64)
+    assert model.count_params() == 28 + 10 + 20 + 38 + 76 + 2 * 148 + 296 + 2 * 584 + 3 * 584
+    assert model.output_shape == (None, 1, 1, 8)
+
+
+def test_narrow_vgg16_at_width_one_is_vgg16():
+    ours = models.narrow_vgg16(keras.Input((64, 64, 3)), 1.0)
+    official = keras.applications.VGG16(include_top=False, weights=None, input_shape=(64, 64, 3))
+    assert ours.count_params() == official.count_params() == 14_714_688
+    assert [layer.name for layer in ours.layers[1:]] == [layer.name for layer in official.layers[1:]]
+
+
+def test_narrow_encoders_in_fcn8_and_the_vgg_unet():
+    fcn = models.fcn8_vgg16((64, 64, 3), weights=None, head_filters=8, width=0.25)
+    assert fcn.get_layer("block5_conv3").output.shape[-1] == 128 and fcn.output_shape == (None, 64, 64, 8)
+    unet = models.pretrained_unet((64, 64, 3), weights=None, encoder_width=0.25)
+    assert unet.get_layer("block1_conv2").output.shape[-1] == 16 and unet.output_shape == (None, 64, 64, 8)
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: models.fcn8_vgg16((64, 64, 3), weights="imagenet", width=0.5), "ImageNet weights exist for the full"),
+    (lambda: models.pretrained_unet((64, 64, 3), encoder_name="resnet50", weights=None, encoder_width=0.5),
+     "only the vgg16 encoder has a width"),
+    (lambda: models.fcn8_vgg16((64, 64, 3), weights=None, width=0.0), r"width must be in \(0, 1\]"),
+])
+def test_bad_encoder_widths_are_named(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()

@@ -1,7 +1,9 @@
 """The repository keeps its promises: CI runs the README's steps, chapters follow the skeleton, the workflow
-is valid, notebooks carry no outputs, and no Cityscapes data is committed."""
+is valid, notebooks carry no outputs, no Cityscapes data is committed, and the tests reuse the book build's
+notebook executions when told to (SEGLIB_BOOK_EXECUTED)."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -67,3 +69,92 @@ def test_readme_profile_table_matches_the_profiles():
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}`"))
         (h, w), (ih, iw) = profile.synthetic_size, profile.image_size
         assert f"{h}×{w}" in row and f"{ih}×{iw}" in row, row
+
+
+def _chapter(path: Path, code: str):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A chapter"), nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return nb
+
+
+def _cache_execution(cache_dir: Path, source: Path, outputs: list, tags=()) -> None:
+    """Store an execution of ``source`` with ``outputs`` in its code cell, the way myst-nb does after executing."""
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    nb = nbformat.read(source, as_version=4)
+    nb.cells[1].execution_count, nb.cells[1].outputs = 1, outputs
+    nb.cells[1].metadata["tags"] = list(tags)
+    nbformat.write(nb, source)  # the tags are part of the source, the outputs are not hashed
+    get_cache(cache_dir).cache_notebook_bundle(CacheBundleIn(nb, str(source), data={"execution_seconds": 2.5}),
+                                               overwrite=True)
+
+
+def test_tests_reuse_the_book_builds_executions(tmp_path):
+    """SEGLIB_BOOK_EXECUTED: a notebook whose current code the book build executed is checked in the cache."""
+    import nbformat
+    from _book_cache import cached_execution
+
+    cache, source = tmp_path / "jupyter_cache", tmp_path / "chapter.ipynb"
+    _chapter(source, "print(1)")
+    assert cached_execution(cache, source) is None
+    assert not cache.exists(), "looking up must not create a cache"
+
+    _cache_execution(cache, source, [nbformat.v4.new_output("stream", name="stdout", text="1\n")])
+    run = cached_execution(cache, source)
+    assert run is not None and run.errors() == [] and run.seconds == 2.5 and run.pk == 1, run
+    assert "cache record 1" in run.describe() and "2.5 s" in run.describe()
+
+    nb = nbformat.read(source, as_version=4)
+    nb.cells[0].source = "# A chapter, reworded"  # prose edits need no new execution
+    nbformat.write(nb, source)
+    assert cached_execution(cache, source) is not None
+    nb.cells[1].source = "print(2)"  # code edits do
+    nbformat.write(nb, source)
+    assert cached_execution(cache, source) is None
+
+    error = nbformat.v4.new_output("error", ename="ValueError", evalue="boom", traceback=[])
+    _cache_execution(cache, source, [error])
+    assert cached_execution(cache, source).errors() == ["code cell 1: ValueError: boom"]
+    _cache_execution(cache, source, [error], tags=["raises-exception"])  # allowed to raise, as in nbmake
+    assert cached_execution(cache, source).errors() == []
+
+
+def test_pytest_checks_cached_notebooks_instead_of_executing_them(tmp_path):
+    """The conftest hook swaps nbmake's item for the cache check only where the current code was executed."""
+    import nbformat
+
+    for name in ("conftest.py", "_book_cache.py"):
+        (tmp_path / "tests").mkdir(exist_ok=True)
+        (tmp_path / "tests" / name).write_text((ROOT / "tests" / name).read_text())
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\ntestpaths = ["tests", "book"]\n')
+    (tmp_path / "book").mkdir()
+    cache = tmp_path / "_build" / ".jupyter_cache"
+    for name in ("cached", "changed"):
+        _chapter(tmp_path / "book" / f"{name}.ipynb", "print(1)")
+        _cache_execution(cache, tmp_path / "book" / f"{name}.ipynb",
+                         [nbformat.v4.new_output("stream", name="stdout", text="1\n")])
+    _chapter(tmp_path / "book" / "changed.ipynb", "print(2)")
+
+    def collect(env: dict) -> str:
+        result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "--nbmake", "-p", "no:xdist",
+                                 "-p", "no:cacheprovider"], cwd=tmp_path, capture_output=True, text=True,
+                                env={k: v for k, v in os.environ.items() if k != "SEGLIB_BOOK_EXECUTED"} | env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    out = collect({"SEGLIB_BOOK_EXECUTED": "_build/.jupyter_cache"})
+    assert "<CachedNotebookCheck cached.ipynb>" in out and "<NotebookItem changed.ipynb>" in out, out
+    out = collect({})
+    assert "<NotebookItem cached.ipynb>" in out and "<NotebookItem changed.ipynb>" in out, out
+
+
+def test_ci_tests_reuse_the_book_build():
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    book, tests = (ci.index(command) for command in _readme_commands())
+    export = next(i for i, line in enumerate(ci) if line.startswith("export SEGLIB_BOOK_EXECUTED="))
+    assert book < export < tests and "_build/.jupyter_cache" in ci[export]

@@ -7,10 +7,11 @@ import keras
 import numpy as np
 import pytest
 
-from seglib import cityscapes, labels, masks, metrics, models, train
+from seglib import cityscapes, data, labels, masks, metrics, models, train
 from seglib.profiles import Profile
 
-TINY = Profile("tiny", (64, 128), {"train": 5, "val": 2, "test": 1}, (32, 64), 2, 2, 1, 1)
+TINY = Profile("tiny", (64, 128), {"train": 5, "val": 2, "test": 1}, (32, 64), 2, 2, 1,
+               learning_rate=1e-3, patience=10, seeds=2, comparison_seeds=1)
 
 
 @pytest.fixture
@@ -106,12 +107,13 @@ def test_binary_training_and_full_size_evaluation(small_dataset, data_dir):
     from seglib import losses
 
     vehicle = labels.CATEGORY_NAMES.index("vehicle")
-    run = train.train_or_load("tiny-binary", lambda: models.simple_unet((32, 64, 3), 1, base_filters=4, depth=2),
-                              small_dataset, TINY, augmentation=False, verbose=0, category=vehicle)
+    build = lambda: models.simple_unet((32, 64, 3), 1, base_filters=4, depth=2)  # noqa: E731
+    run = train.train_or_load("tiny-binary", build, small_dataset, TINY, augmentation=False, verbose=0,
+                              category=vehicle)
     assert set(run.history) >= {"loss", "dice", "val_loss", "val_dice"}
     assert (run.folder / "best.keras").is_file() and run.settings["category"] == vehicle
     # the run is told apart from a multi-class run of the same name by its category
-    again = train.train_or_load("tiny-binary", lambda: None, small_dataset, TINY, augmentation=False, verbose=0,
+    again = train.train_or_load("tiny-binary", build, small_dataset, TINY, augmentation=False, verbose=0,
                                 category=vehicle)
     assert again.reused
     # evaluation at full size equals binary_dice_score of the stacked full-size masks
@@ -145,7 +147,8 @@ def test_two_processes_asking_for_the_same_run_train_it_once(small_dataset, data
     script = f"""
 from seglib import models, train
 from seglib.profiles import Profile
-tiny = Profile("tiny", (64, 128), {{"train": 5, "val": 2, "test": 1}}, (32, 64), 2, 2, 1, 1)
+tiny = Profile("tiny", (64, 128), {{"train": 5, "val": 2, "test": 1}}, (32, 64), 2, 2, 1,
+               learning_rate=1e-3, patience=10, seeds=2, comparison_seeds=1)
 run = train.train_or_load("locked", lambda: models.unet((32, 64, 3), base_filters=4, depth=2), {str(small_dataset)!r},
                           tiny, augmentation=False, verbose=0)
 print("reused" if run.reused else "trained", run.folder)
@@ -157,3 +160,34 @@ print("reused" if run.reused else "trained", run.folder)
     verdicts = sorted(out.split()[0] for out, _ in outputs)
     assert verdicts == ["reused", "trained"]
     assert len({out.split()[1] for out, _ in outputs}) == 1
+
+
+def test_learning_rate_schedule_by_hand():
+    schedule = train.learning_rate_schedule(1e-2, 100)  # warm-up over 10 steps from 1e-3, cosine over 90 to 0
+    rate = lambda step: float(schedule(step))  # noqa: E731
+    assert rate(0) == pytest.approx(1e-3)
+    assert rate(5) == pytest.approx(1e-3 + 0.5 * 9e-3)
+    assert rate(10) == pytest.approx(1e-2)
+    assert rate(55) == pytest.approx(1e-2 * 0.5 * (1 + np.cos(np.pi * 45 / 90)))
+    assert rate(100) == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="positive learning rate"):
+        train.learning_rate_schedule(0.0, 10)
+
+
+def test_fit_follows_the_schedule_over_all_epochs(small_dataset, tmp_path):
+    model = tiny_unet()
+    pipeline = data.tf_dataset(small_dataset, "train", TINY)  # 5 frames, batch 2: 3 steps per epoch
+    run = train.fit(model, pipeline, data.tf_dataset(small_dataset, "val", TINY), tmp_path, epochs=2,
+                    learning_rate=1e-2, verbose=0)
+    assert run.epochs == 2
+    assert int(model.optimizer.iterations) == 6
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)  # decayed to 0 at the last step
+
+
+def test_architecture_fingerprint_tells_architectures_apart():
+    first, again = tiny_unet(), tiny_unet()
+    assert train.architecture_fingerprint(first) == train.architecture_fingerprint(again)
+    others = [models.unet((32, 64, 3), base_filters=4, depth=2, batch_norm=False),
+              models.unet((32, 64, 3), base_filters=8, depth=2), models.unet((64, 64, 3), base_filters=4, depth=2)]
+    prints = {train.architecture_fingerprint(model) for model in [first, *others]}
+    assert len(prints) == 4

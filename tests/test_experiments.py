@@ -1,0 +1,58 @@
+"""seglib.experiments: every seed trained and scored, runs shared between chapters, results files written."""
+
+import numpy as np
+import pytest
+
+from seglib import experiments, labels, results, train
+from seglib.profiles import Profile
+
+TINY = Profile("tiny", (64, 128), {"train": 5, "val": 2, "test": 1}, (32, 64), 2, 2, 1,
+               learning_rate=1e-3, patience=10, seeds=2, comparison_seeds=1, encoder_width=0.125)
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGLIB_DATA", str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_ablation_trains_every_seed_side_by_side_and_writes_its_file(small_dataset, data_dir):
+    assert len(experiments.pending(["05_augmentation", "09_training"], small_dataset, TINY)) == 3  # 09 reuses 05
+    document, runs = experiments.run("05_augmentation", small_dataset, TINY)  # 2 side by side, then 1 alone
+    assert experiments.pending(["05_augmentation", "09_training"], small_dataset, TINY) == []
+    written = results.load(data_dir / "results" / "05_augmentation-tiny.json", profile="tiny",
+                           experiment="05_augmentation")
+    assert written == document
+    assert list(document["results"]) == ["U-Net, augmented", "U-Net, not augmented"]
+    augmented = document["results"]["U-Net, augmented"]
+    assert len(runs["U-Net, augmented"]) == len(augmented["mean_category_iou"]) == TINY.seeds
+    for seed, run in enumerate(runs["U-Net, augmented"]):
+        assert run.settings["seed"] == seed and run.settings["augmentation"]
+        again = train.evaluate(run.model, small_dataset, "val", TINY)  # the file holds what evaluate gives
+        assert augmented["mean_category_iou"][seed] == pytest.approx(again.mean_category_iou)
+        assert augmented["epochs"][seed] == 2 and augmented["plateau"][seed] in (True, False)
+    assert not any(run.settings["augmentation"] for run in runs["U-Net, not augmented"])
+    # the book's U-Net is one run, whoever asks for it
+    shared = experiments.train_book_unet(small_dataset, TINY, seed=1)
+    assert shared.reused and shared.folder == runs["U-Net, augmented"][1].folder
+    assert document["budget"]["seeds"] == [0, 1] and document["budget"]["train_frames"] == 5
+    training, _ = experiments.run("09_training", small_dataset, TINY, processes=1)  # reads the same runs back
+    assert training["results"]["U-Net (16 filters)"]["mean_category_iou"] == augmented["mean_category_iou"]
+    flat = labels.CATEGORY_NAMES.index("flat")
+    constant = train.evaluate(lambda images: np.full(images.shape[:3], flat, np.uint8), small_dataset, "val", TINY)
+    assert training["results"]["always 'flat'"]["mean_category_iou"] == [pytest.approx(constant.mean_category_iou)]
+
+
+@pytest.mark.slow
+def test_losses_experiment_reuses_the_book_unet_for_cross_entropy(small_dataset, data_dir):
+    first = experiments.train_book_unet(small_dataset, TINY, seed=0)
+    document, runs = experiments.run("07_losses", small_dataset, TINY, processes=1)
+    assert runs["cross-entropy"][0].reused and runs["cross-entropy"][0].folder == first.folder
+    assert [len(runs[name]) for name in document["results"]] == [2, 1, 1, 1]  # seeds, then comparison_seeds
+    assert len({run.folder for name in runs for run in runs[name]}) == 5
+
+
+def test_unknown_experiment_is_named(small_dataset):
+    with pytest.raises(ValueError, match="unknown experiment '08_metrics'"):
+        experiments.run("08_metrics", small_dataset, TINY)
