@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["limit_threads", "training_steps_per_second", "sample_seconds", "median_seconds", "interleaved_sample_seconds", "compare_times",
+__all__ = ["limit_threads", "training_steps_per_second", "sample_seconds", "median_seconds",
+           "interleaved_sample_seconds", "compare_times",
            "ratio_phrase", "SIGNIFICANCE", "markdown_table", "machine_description", "images_per_second",
            "training_images_per_second"]
 
@@ -185,7 +186,8 @@ def training_steps_per_second(image_size: Sequence[int], batch_size: int, proces
     if processes < 1 or steps < 1:
         raise ValueError(f"need at least one process and one step, got {processes} and {steps}")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    shared = {"initializer": limit_threads, "initargs": (max(1, cores // processes), processes)} if processes > 1 else {}
+    shared = ({"initializer": limit_threads, "initargs": (max(1, cores // processes), processes)}
+              if processes > 1 else {})
     size = (int(image_size[0]), int(image_size[1]))
     with concurrent.futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
                                                 **shared) as pool:

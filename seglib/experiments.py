@@ -37,7 +37,8 @@ from seglib import bench, data, features, labels, losses, models, results, train
 from seglib.profiles import Profile, get_profile
 
 __all__ = ["BOOK_UNET_FILTERS", "MAJORITY", "VEHICLE", "Contender", "EXPERIMENTS", "book_unet", "binary_unet",
-           "train_book_unet", "seeds", "pending", "train_pending", "run", "budget", "milliseconds_per_image", "fit_filter_baseline"]
+           "fcn8", "vgg16_unet", "train_book_unet", "seeds", "pending", "train_pending", "run", "budget",
+           "milliseconds_per_image", "fit_filter_baseline"]
 
 #: Base filters of the book's U-Net (chapter 6): 16 trains on a CPU.
 BOOK_UNET_FILTERS = 16
@@ -92,12 +93,18 @@ class Contender:
 _UNET = Contender(f"unet{BOOK_UNET_FILTERS}", book_unet, seeds="seeds")
 
 
-def _vgg_models(profile: Profile) -> dict[str, Callable[[Profile], keras.Model]]:
+def fcn8(profile: Profile) -> keras.Model:
+    """Chapter 10's FCN-8: VGG16 at the profile's encoder width, a head 512 filters wide at width 1 (narrowed with
+    the encoder), random weights (ImageNet weights exist only at width 1; chapter 10 says which it used)."""
     width = profile.encoder_width
-    return {"fcn8": lambda p: models.fcn8_vgg16((*p.image_size, 3), weights=None, head_filters=max(8, round(512 * width)),
-                                                width=width),
-            "vgg_unet": lambda p: models.pretrained_unet((*p.image_size, 3), encoder_name="vgg16", weights=None,
-                                                         encoder_width=width)}
+    return models.fcn8_vgg16((*profile.image_size, 3), weights=None, head_filters=max(8, round(512 * width)),
+                             width=width)
+
+
+def vgg16_unet(profile: Profile) -> keras.Model:
+    """Chapter 10's U-Net on a VGG16 encoder at the profile's encoder width, random weights."""
+    return models.pretrained_unet((*profile.image_size, 3), encoder_name="vgg16", weights=None,
+                                  encoder_width=profile.encoder_width)
 
 
 def binary_unet(profile: Profile) -> keras.Model:
@@ -120,13 +127,12 @@ def _contenders(experiment: str, profile: Profile) -> dict[str, Contender]:
     if experiment == "09_training":
         return {f"U-Net ({BOOK_UNET_FILTERS} filters)": _UNET}
     if experiment == "10_comparison":
-        vgg = _vgg_models(profile)
         width = "" if profile.encoder_width == 1 else f", width {profile.encoder_width:g}"
-        return {"U-Net (16 filters)": _UNET,
-                f"FCN-8 (VGG16{width})": Contender("fcn8_vgg16", vgg["fcn8"]),
-                f"U-Net on VGG16{width}": Contender("unet_vgg16", vgg["vgg_unet"])}
+        return {f"U-Net ({BOOK_UNET_FILTERS} filters)": _UNET,
+                f"FCN-8 (VGG16{width})": Contender("fcn8_vgg16", fcn8),
+                f"U-Net on VGG16{width}": Contender("unet_vgg16", vgg16_unet)}
     if experiment == "11_classical_baseline":
-        return {"U-Net (16 filters, chapter 9)": _UNET}
+        return {f"U-Net ({BOOK_UNET_FILTERS} filters, chapter 9)": _UNET}
     if experiment == "12_binary_segmentation":
         return {"binary U-Net, BCE + dice": Contender("simple_unet16-vehicle", binary_unet, losses.BinaryCombinedLoss,
                                                       category=VEHICLE),
