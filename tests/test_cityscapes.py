@@ -75,5 +75,10 @@ def test_profiles(monkeypatch):
     assert profiles.get_profile().name == "colab"
     assert profiles.get_profile("full").synthetic_size == (1024, 2048)
     monkeypatch.setenv(profiles.PROFILE_ENV, "huge")
-    with pytest.raises(ValueError, match="'huge'.*ci, colab, full"):
+    with pytest.raises(ValueError, match="'huge'.*ci, reference, colab, full"):
         profiles.get_profile()
+    reference, ci = profiles.get_profile("reference"), profiles.get_profile("ci")
+    # the reference run is the ci experiments with a larger budget: same data and input, more epochs and seeds
+    assert (reference.synthetic_size, reference.synthetic_counts, reference.image_size) == (
+        ci.synthetic_size, ci.synthetic_counts, ci.image_size)
+    assert reference.epochs > ci.epochs and reference.seeds == reference.comparison_seeds == 3 and ci.seeds >= 2
