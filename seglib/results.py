@@ -197,17 +197,20 @@ def format_spread(value: Spread | Sequence[float], digits: int = 3) -> str:
     return f"{value.mean:.{digits}f} ({value.low:.{digits}f}–{value.high:.{digits}f})"
 
 
-def compare(first: Sequence[float], second: Sequence[float], higher_is_better: bool = True) -> str:
+def compare(first: Sequence[float], second: Sequence[float], higher_is_better: bool = True,
+            exact: tuple[bool, bool] = (False, False)) -> str:
     """How ``first`` stands against ``second`` over seeds: ``"ahead by more than the spread"`` when every seed of
     ``first`` is better than every seed of ``second``, ``"behind by more than the spread"`` for the reverse,
     ``"within the spread"`` when their ranges overlap. With one seed on either side there is no spread to judge
-    by: ``"ahead on one seed"`` / ``"behind on one seed"`` / ``"level on one seed"``, from the means."""
+    by: ``"ahead on one seed"`` / ``"behind on one seed"`` / ``"level on one seed"``, from the means. A side
+    marked ``exact`` (a baseline without randomness, such as "always flat") has no spread to miss: its single
+    value is compared with the other side's range."""
     sign = 1.0 if higher_is_better else -1.0  # compare "goodness": negate a figure where lower is better
     a = spread([sign * v for v in first if v is not None])
     b = spread([sign * v for v in second if v is not None])
     if a.count == 0 or b.count == 0:
         raise ValueError("compare needs at least one value on each side")
-    if a.count == 1 or b.count == 1:  # a side without a spread: the difference is real for these seeds only
+    if (a.count == 1 and not exact[0]) or (b.count == 1 and not exact[1]):  # a side whose spread is unknown
         return ("ahead on one seed" if a.mean > b.mean else "behind on one seed" if a.mean < b.mean
                 else "level on one seed")
     if a.low > b.high:
@@ -215,6 +218,11 @@ def compare(first: Sequence[float], second: Sequence[float], higher_is_better: b
     if a.high < b.low:
         return "behind by more than the spread"
     return "within the spread"
+
+
+def _is_exact(figures: Mapping, key: str) -> bool:
+    """A contender with one value and no training time is a fixed baseline (no seed, no spread)."""
+    return len(figures[key]) == 1 and "seconds" not in figures
 
 
 _FIGURE_NAMES = {"mean_category_iou": "category mean IoU", "dice": "dice", "ms_per_image": "milliseconds per image"}
@@ -230,8 +238,11 @@ def outcome(document: Mapping, first: str, second: str, key: str = "mean_categor
             raise ValueError(f"{document.get('experiment')}-{document.get('profile')}: no {key!r} for {name!r}; "
                              f"contenders: {', '.join(results)}")
     a, b = results[first][key], results[second][key]
-    seeds = f"{len(a)} seed{'s' if len(a) != 1 else ''} each" if len(a) == len(b) else f"{len(a)} and {len(b)} seeds"
-    words = compare(a, b, higher_is_better)
+    exact = tuple(_is_exact(results[name], key) for name in (first, second))
+    counts = [("no seed" if fixed else f"{len(values)} seed{'s' if len(values) != 1 else ''}")
+              for values, fixed in zip((a, b), exact)]
+    seeds = f"{counts[0]} each" if counts[0] == counts[1] and not exact[0] else " and ".join(counts)
+    words = compare(a, b, higher_is_better, exact)
     left, right = f"{first} ({format_spread(a)})", f"{second} ({format_spread(b)})"
     relation = {"ahead": "is ahead of", "behind": "is behind", "level": "is level with"}
     if words == "within the spread":

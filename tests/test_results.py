@@ -110,6 +110,12 @@ def test_compare_chooses_the_words_from_the_numbers(first, second, higher_is_bet
     assert results.compare(first, second, higher_is_better) == words
 
 
+def test_compare_an_exact_baseline_against_a_range():
+    assert results.compare([0.33, 0.51], [0.25], exact=(False, True)) == "ahead by more than the spread"
+    assert results.compare([0.2, 0.3], [0.25], exact=(False, True)) == "within the spread"
+    assert results.compare([0.33], [0.25], exact=(False, True)) == "ahead on one seed"
+
+
 def test_compare_needs_values():
     with pytest.raises(ValueError, match="at least one value"):
         results.compare([], [0.5])
@@ -125,10 +131,18 @@ def test_outcome_sentence_states_both_figures_and_the_words():
     assert results.outcome(overlapping, "a", "b") == (
         "a (0.600 (0.500–0.700)) and b (0.625 (0.600–0.650)) are within the spread of each other "
         "(category mean IoU, profile ci, 2 seeds each).")
+    baseline = document(a=[0.6, 0.7], b=[0.3])  # b has no "seconds": a baseline without randomness
+    assert results.outcome(baseline, "a", "b") == (
+        "a (0.650 (0.600–0.700)) is ahead of b (0.300) by more than the spread "
+        "(category mean IoU, profile ci, 2 seeds and no seed).")
+    for figures in (baseline["results"]["a"], baseline["results"]["b"]):
+        figures["seconds"] = [1.0] * len(figures["mean_category_iou"])  # trained contenders: b has one seed
+    assert results.outcome(baseline, "a", "b").endswith("on one seed, with no spread to judge by "
+                                                        "(category mean IoU, profile ci, 2 seeds and 1 seed).")
     single = document(a=[0.6], b=[0.4, 0.5])
     assert results.outcome(single, "a", "b") == (
         "a (0.600) is ahead of b (0.450 (0.400–0.500)) on one seed, with no spread to judge by "
-        "(category mean IoU, profile ci, 1 and 2 seeds).")
+        "(category mean IoU, profile ci, 1 seed and 2 seeds).")
     with pytest.raises(ValueError, match="no 'mean_category_iou' for 'c'"):
         results.outcome(found, "a", "c")
 
