@@ -140,6 +140,7 @@ def test_outcome_sentence_states_both_figures_and_the_words():
     assert results.outcome(baseline, "a", "b").endswith("on one seed, with no spread to judge by "
                                                         "(category mean IoU, profile ci, 2 seeds and 1 seed).")
     single = document(a=[0.6], b=[0.4, 0.5])
+    single["results"]["a"]["seconds"], single["results"]["b"]["seconds"] = [1.0], [1.0, 1.0]  # both trained
     assert results.outcome(single, "a", "b") == (
         "a (0.600) is ahead of b (0.450 (0.400–0.500)) on one seed, with no spread to judge by "
         "(category mean IoU, profile ci, 1 seed and 2 seeds).")
