@@ -1,7 +1,8 @@
-"""Run profiles: one setting, ``SEGLIB_PROFILE=ci|colab|full``, sizes every chapter.
+"""Run profiles: one setting, ``SEGLIB_PROFILE=ci|reference|colab|full``, sizes every chapter.
 
-The code path is the same in all of them; only sizes change. ``ci`` is sized for 2 CPU cores (most
-chapters in under two and a half minutes, chapters 5 and 7 in about four), ``colab`` fits a free Colab GPU, ``full`` is the real experiment (Cityscapes' own sizes).
+The code path is the same in all of them; only sizes change. ``ci`` is sized for 2 CPU cores (most chapters in
+under two and a half minutes, chapters 5 and 7 in about four), ``colab`` fits a free Colab GPU, ``full`` is the
+real experiment (Cityscapes' own sizes).
 ``reference`` is the ``ci`` data with a budget large enough for every contender to reach its plateau, three seeds
 each: ``python benchmarks/run_profile.py --profile reference`` runs it on a CPU in about an hour and a half, and
 the book shows its committed results beside every live table. The appendix "How the ci profile was chosen" gives
