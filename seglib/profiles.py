@@ -45,13 +45,17 @@ class Profile:
     #: Width of the VGG16 encoders of chapter 10 (a fraction of VGG16's 64-128-256-512-512 filters): 1 is VGG16
     #: itself, which loads ImageNet weights where a network exists; narrower ones train from scratch on a CPU.
     encoder_width: float = 1.0
+    #: Dice weights of chapter 7's combined losses (CE + w·dice), beside cross-entropy and dice alone. ``ci``
+    #: compares one weighting, the others two: a third new run does not fit a chapter's three CPU minutes.
+    dice_weights: tuple[float, ...] = (1.0, 3.0)
 
 
 _CI_COUNTS = {"train": 160, "val": 24, "test": 8}
 
 PROFILES: dict[str, Profile] = {
     # name           generated frames  frames per split  input       batch epochs repeats  lr  patience seeds  width
-    "ci": Profile("ci", (256, 512), _CI_COUNTS, (64, 128), 4, 12, 5, 3e-3, 10, 2, 1, encoder_width=0.25),
+    "ci": Profile("ci", (256, 512), _CI_COUNTS, (64, 128), 4, 12, 5, 3e-3, 10, 2, 1, encoder_width=0.25,
+                  dice_weights=(1.0,)),
     "reference": Profile("reference", (256, 512), _CI_COUNTS, (64, 128), 4, 40, 5, 3e-3, 10, 3, 3,
                          encoder_width=0.25),
     "colab": Profile("colab", (512, 1024), {"train": 600, "val": 150, "test": 150}, (256, 512), 16, 40, 20, 1e-3, 8,

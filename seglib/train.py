@@ -178,10 +178,11 @@ def train_or_load(name: str, build: Callable[[], keras.Model], root: str | os.Pa
 
 
 def _profile_sizes(profile: Profile) -> dict:
-    """The profile's settings a run is keyed on: all but the benchmark repeats (change a profile's numbers, and its
-    runs are trained anew)."""
+    """The profile's settings a run is keyed on: all but the benchmark repeats and chapter 7's list of dice weights,
+    which change no single run (change a profile's other numbers, and its runs are trained anew)."""
     sizes = asdict(profile)
     sizes.pop("benchmark_repeats")
+    sizes.pop("dice_weights")
     return sizes
 
 

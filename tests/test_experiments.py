@@ -1,5 +1,7 @@
 """seglib.experiments: every seed trained and scored, runs shared between chapters, results files written."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -18,27 +20,33 @@ def data_dir(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_ablation_trains_every_seed_side_by_side_and_writes_its_file(small_dataset, data_dir):
-    assert len(experiments.pending(["05_augmentation", "09_training"], small_dataset, TINY)) == 3  # 09 reuses 05
-    document, runs = experiments.run("05_augmentation", small_dataset, TINY)  # 2 side by side, then 1 alone
-    assert experiments.pending(["05_augmentation", "09_training"], small_dataset, TINY) == []
+    # 05: the U-Net and its ablation, one comparison seed each; 09 then adds the U-Net's second seed
+    assert len(experiments.pending(["05_augmentation", "09_training"], small_dataset, TINY)) == 3
+    document, runs = experiments.run("05_augmentation", small_dataset, TINY)  # 2 side by side
+    assert [job[2] for job in experiments.pending(["05_augmentation", "09_training"], small_dataset, TINY)] == [1]
     written = results.load(data_dir / "results" / "05_augmentation-tiny.json", profile="tiny",
                            experiment="05_augmentation")
     assert written == document
     assert list(document["results"]) == ["U-Net, augmented", "U-Net, not augmented"]
     augmented = document["results"]["U-Net, augmented"]
-    assert len(runs["U-Net, augmented"]) == len(augmented["mean_category_iou"]) == TINY.seeds
+    assert len(runs["U-Net, augmented"]) == len(augmented["mean_category_iou"]) == TINY.comparison_seeds
+    assert len(runs["U-Net, not augmented"]) == TINY.comparison_seeds
     for seed, run in enumerate(runs["U-Net, augmented"]):
         assert run.settings["seed"] == seed and run.settings["augmentation"]
         again = train.evaluate(run.model, small_dataset, "val", TINY)  # the file holds what evaluate gives
         assert augmented["mean_category_iou"][seed] == pytest.approx(again.mean_category_iou)
         assert augmented["epochs"][seed] == 2 and augmented["plateau"][seed] in (True, False)
     assert not any(run.settings["augmentation"] for run in runs["U-Net, not augmented"])
+    assert document["budget"]["train_frames"] == 5
+    training, training_runs = experiments.run("09_training", small_dataset, TINY, processes=1)  # trains seed 1
+    assert experiments.pending(["05_augmentation", "09_training"], small_dataset, TINY) == []
     # the book's U-Net is one run, whoever asks for it
+    assert training_runs["U-Net (16 filters)"][0].reused
+    assert training_runs["U-Net (16 filters)"][0].folder == runs["U-Net, augmented"][0].folder
     shared = experiments.train_book_unet(small_dataset, TINY, seed=1)
-    assert shared.reused and shared.folder == runs["U-Net, augmented"][1].folder
-    assert document["budget"]["seeds"] == [0, 1] and document["budget"]["train_frames"] == 5
-    training, _ = experiments.run("09_training", small_dataset, TINY, processes=1)  # reads the same runs back
-    assert training["results"]["U-Net (16 filters)"]["mean_category_iou"] == augmented["mean_category_iou"]
+    assert shared.reused and shared.folder == training_runs["U-Net (16 filters)"][1].folder
+    unet_scores = training["results"]["U-Net (16 filters)"]["mean_category_iou"]
+    assert len(unet_scores) == TINY.seeds and unet_scores[0] == augmented["mean_category_iou"][0]
     flat = labels.CATEGORY_NAMES.index("flat")
     constant = train.evaluate(lambda images: np.full(images.shape[:3], flat, np.uint8), small_dataset, "val", TINY)
     assert training["results"]["always 'flat'"]["mean_category_iou"] == [pytest.approx(constant.mean_category_iou)]
@@ -49,8 +57,22 @@ def test_losses_experiment_reuses_the_book_unet_for_cross_entropy(small_dataset,
     first = experiments.train_book_unet(small_dataset, TINY, seed=0)
     document, runs = experiments.run("07_losses", small_dataset, TINY, processes=1)
     assert runs["cross-entropy"][0].reused and runs["cross-entropy"][0].folder == first.folder
-    assert [len(runs[name]) for name in document["results"]] == [2, 1, 1, 1]  # seeds, then comparison_seeds
-    assert len({run.folder for name in runs for run in runs[name]}) == 5
+    assert list(document["results"]) == ["cross-entropy", "dice", "CE + dice", "CE + 3·dice"]
+    assert [len(runs[name]) for name in document["results"]] == [1, 1, 1, 1]  # comparison_seeds each
+    assert len({run.folder for name in runs for run in runs[name]}) == 4
+    assert [runs[name][0].settings["loss"]["config"]["dice_weight"] for name in ("CE + dice", "CE + 3·dice")] == [1.0, 3.0]
+
+
+def test_losses_of_a_profile_follow_its_dice_weights():
+    one = dataclasses.replace(TINY, dice_weights=(1.0,))
+    assert list(experiments._contenders("07_losses", one)) == ["cross-entropy", "dice", "CE + dice"]
+    two = dataclasses.replace(TINY, dice_weights=(0.5, 2.0))
+    losses_of = {name: contender.loss() for name, contender in experiments._contenders("07_losses", two).items()
+                 if contender.loss}
+    assert list(losses_of) == ["dice", "CE + 0.5·dice", "CE + 2·dice"]
+    assert [losses_of[name].dice_weight for name in ("CE + 0.5·dice", "CE + 2·dice")] == [0.5, 2.0]
+    # the list of weights changes no run: the same run is found whatever the list
+    assert train._profile_sizes(one) == train._profile_sizes(two)
 
 
 def test_unknown_experiment_is_named(small_dataset):
