@@ -1,7 +1,8 @@
 """seglib: the tested library behind the book "Semantic segmentation of street scenes".
 
-Modules (import the one you need; ``data``, ``models``, ``losses``, ``metrics``, ``train`` and ``experiments`` import
-TensorFlow):
+Modules (import the one you need). They run on any Keras backend (TensorFlow, JAX, PyTorch: ``KERAS_BACKEND``) and
+import TensorFlow only when a TensorFlow-only function runs (``tf.data``, TFRecords, export, the web app's
+predictor; see :mod:`seglib.backends`):
 
 * :mod:`seglib.labels`     - the official Cityscapes label table and every lookup derived from it
 * :mod:`seglib.masks`      - the four mask formats, polygons -> masks, 34 labels -> 8 categories
@@ -23,6 +24,7 @@ TensorFlow):
 * :mod:`seglib.viz`        - colourised masks, overlays, legends
 * :mod:`seglib.profiles`   - the run profiles ``ci``, ``reference``, ``colab``, ``full``
 * :mod:`seglib.bench`      - timing helpers shared by ``benchmarks/`` and the chapters
+* :mod:`seglib.backends`   - which Keras backend runs, what needs TensorFlow, and a probe of each backend
 """
 
 __version__ = "0.1.0"

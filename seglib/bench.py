@@ -135,14 +135,22 @@ def machine_description() -> str:
             model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
     except OSError:
         model = ""
-    gpus = ""
-    tensorflow = sys.modules.get("tensorflow")  # asked only if a chapter already imported it (importing costs ~6 s)
-    if tensorflow is not None:
-        gpus = ", ".join(device.name for device in tensorflow.config.list_physical_devices("GPU"))
+    gpus = ", ".join(_gpu_names())
     cpu = model or platform.processor() or platform.machine()
     note = os.environ.get(_PARALLEL_NOTE)
     return (f"{cpu}, {os.cpu_count()} CPU cores" + (f", GPU: {gpus}" if gpus else ", no GPU")
             + (f" ({note})" if note else ""))
+
+
+def _gpu_names() -> list[str]:
+    """The GPUs of whichever framework this process already imported (importing one costs seconds)."""
+    if (jax := sys.modules.get("jax")) is not None:
+        return [device.device_kind for device in jax.devices() if device.platform == "gpu"]
+    if (torch := sys.modules.get("torch")) is not None and torch.cuda.is_available():
+        return [torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())]
+    if (tensorflow := sys.modules.get("tensorflow")) is not None:
+        return [device.name for device in tensorflow.config.list_physical_devices("GPU")]
+    return []
 
 
 _PARALLEL_NOTE = "SEGLIB_PARALLEL_NOTE"
@@ -163,6 +171,25 @@ def limit_threads(threads: int, parallel: int) -> None:
 
 def _book_unet_step_seconds(image_size: tuple[int, int], batch_size: int, steps: int) -> float:
     """Median seconds of one training step of the book's U-Net (16 filters) on random data, in this process."""
+    return statistics.median(_book_unet_step_samples(image_size, batch_size, steps))
+
+
+def backend_step_seconds(backend: str, image_size: Sequence[int], batch_size: int,
+                         steps: int = 10) -> list[float] | None:
+    """Seconds of each of ``steps`` training steps of the book's U-Net on the Keras ``backend``, measured in a fresh
+    process (:func:`seglib.backends.run_on_backend`) after two untimed steps; None when the backend's framework is
+    not installed here. The process gets the machine to itself: run one backend at a time."""
+    from seglib import backends
+
+    if steps < 1:
+        raise ValueError(f"need at least one step, got {steps}")
+    size = (int(image_size[0]), int(image_size[1]))
+    return backends.run_on_backend(backend, "import json\nfrom seglib import bench\nprint(json.dumps("
+                                            f"bench._book_unet_step_samples({size}, {int(batch_size)}, {int(steps)})))")
+
+
+def _book_unet_step_samples(image_size: tuple[int, int], batch_size: int, steps: int) -> list[float]:
+    """Seconds of each of ``steps`` training steps of the book's U-Net on random data, in this process."""
     import keras
 
     from seglib import losses, models
@@ -172,7 +199,7 @@ def _book_unet_step_seconds(image_size: tuple[int, int], batch_size: int, steps:
     rng = np.random.default_rng(0)
     images = rng.random((batch_size, *image_size, 3), dtype=np.float32)
     targets = rng.integers(0, 8, (batch_size, *image_size)).astype(np.uint8)
-    return median_seconds(lambda: model.train_on_batch(images, targets), repeats=steps, warmup=2)
+    return sample_seconds(lambda: model.train_on_batch(images, targets), repeats=steps, warmup=2)
 
 
 def training_steps_per_second(image_size: Sequence[int], batch_size: int, processes: int = 1,

@@ -8,8 +8,14 @@
   :func:`tfrecord_dataset` reads them back into the same pipeline.
 
 All three yield the same ``(image, mask)`` pairs for the same files and settings: ``image (B, h, w, 3) float32``
-in [0, 1] and ``mask (B, h, w) uint8`` category ids 0..7 (IGNORE where augmentation exposed no pixel). They share
-one resize (:func:`resize_pair`), so without augmentation their arrays are identical (tested).
+in [0, 1] and ``mask (B, h, w) uint8`` category ids 0..7 (IGNORE where augmentation exposed no pixel). On the
+TensorFlow backend they share one resize (:func:`resize_pair`), so without augmentation their arrays are identical
+(tested); elsewhere the ``PyDataset``'s numpy resize gives identical masks and images equal but for a rounding tie
+on a few values in a million (tested).
+
+``tf.data`` and TFRecords are TensorFlow's: they need the tensorflow backend, and say so on another. The
+``PyDataset`` needs no TensorFlow on the other backends (PIL decodes, :func:`resize_pair_numpy` resizes), so it feeds
+training on the jax and torch backends (:func:`seglib.train.train_or_load` picks it there).
 """
 
 from __future__ import annotations
@@ -23,14 +29,14 @@ from pathlib import Path
 import albumentations
 import keras
 import numpy as np
-import tensorflow as tf
 
-from seglib import augment, cityscapes, labels, masks
+from seglib import augment, backends, cityscapes, labels, masks
 from seglib.profiles import Profile, get_profile
 
 __all__ = [
     "frames_with_labels", "decode_pair", "resize_image", "resize_pair", "load_pair", "to_model_input",
-    "binary_target", "tf_dataset",
+    "binary_target", "tf_dataset", "resize_pair_numpy", "resize_nearest",
+    "binary_target_numpy",
     "SegmentationSequence", "write_tfrecords", "tfrecord_paths", "read_tfrecords", "tfrecord_dataset",
 ]
 
@@ -43,7 +49,8 @@ _PNG_FORMATS = {_EIGHT_BIT: "8-bit", _EIGHT_BIT_GREY: "8-bit greyscale"}
 CACHE_BUDGET_BYTES = 2 * 2**30
 #: Decoded examples a TFRecord pipeline shuffles among when it does not cache.
 TFRECORD_SHUFFLE_BUFFER = 64
-_CATEGORY_LUT = tf.constant(labels.ID_TO_CATEGORY_LUT)
+#: TensorFlow, imported on first use: importing seglib.data needs none (see seglib.backends).
+tf = backends.LazyTensorFlow()
 
 
 def frames_with_labels(root: str | os.PathLike, split: str) -> list[cityscapes.Frame]:
@@ -114,7 +121,7 @@ def load_pair(image_png: tf.Tensor, label_png: tf.Tensor, image_source: tf.Tenso
               size: Sequence[int]) -> tuple[tf.Tensor, tf.Tensor]:
     """PNG bytes -> ``image (h, w, 3) uint8`` and ``mask (h, w) uint8`` category ids at ``size``."""
     image, label_ids = decode_pair(image_png, label_png, image_source, label_source)
-    categories = tf.gather(_CATEGORY_LUT, tf.cast(label_ids, tf.int32))
+    categories = tf.gather(tf.constant(labels.ID_TO_CATEGORY_LUT), tf.cast(label_ids, tf.int32))
     return resize_pair(image, categories, size)
 
 
@@ -133,7 +140,68 @@ def binary_target(image: tf.Tensor, mask: tf.Tensor, category: int) -> tuple[tf.
     return image, target
 
 
-_resize_eagerly = tf.function(resize_pair, reduce_retracing=True)
+def _triangle_weights(source: int, target: int) -> np.ndarray:
+    """``(target, source)`` float32 weights of an antialiased bilinear resize along one axis: each output sample
+    at ``(i + 0.5) * source / target`` averages the inputs under a triangle as wide as the scale (at least 1),
+    normalised to sum to 1 - what ``tf.image.resize(..., "bilinear", antialias=True)`` computes."""
+    scale = source / target
+    support = max(scale, 1.0)
+    centres = (np.arange(target) + 0.5) * scale
+    weights = np.maximum(0.0, 1.0 - np.abs(np.arange(source)[None, :] + 0.5 - centres[:, None]) / support)
+    return (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _nearest_indices(source: int, target: int) -> np.ndarray:
+    """Source index of each output sample of a nearest-neighbour resize with half-pixel centres (TensorFlow's)."""
+    return np.minimum(np.floor((np.arange(target) + 0.5) * (source / target)).astype(np.int64), source - 1)
+
+
+def resize_nearest(mask: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """``mask (H, W)`` resized to ``size = (h, w)`` by nearest neighbour with half-pixel centres, exactly as
+    ``tf.image.resize(..., method="nearest")``: predictions go back to a frame's full size this way."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or min(size) < 1:
+        raise ValueError(f"need a (H, W) mask and a size >= 1, got {mask.shape} and {tuple(size)}")
+    return mask[np.ix_(_nearest_indices(mask.shape[0], int(size[0])), _nearest_indices(mask.shape[1], int(size[1])))]
+
+
+def resize_pair_numpy(image: np.ndarray, categories: np.ndarray, size: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`resize_pair` in numpy, for the ``PyDataset`` on any backend: the mask by the same nearest neighbour
+    (identical), the image by the same antialiased bilinear filter (the same float32 values but for summation
+    order: after rounding, a few values in a million differ by 1, 4 of 983,040 on 40 generated frames)."""
+    height, width = (int(v) for v in size)
+    if height < 1 or width < 1:
+        raise ValueError(f"size must be (height, width) >= 1, got {tuple(size)}")
+    if image.ndim != 3 or image.shape[:2] != categories.shape:
+        raise ValueError(f"image must be (H, W, C) and categories (H, W) of the same size, got {image.shape} and "
+                         f"{categories.shape}")
+    rows, columns = _triangle_weights(image.shape[0], height), _triangle_weights(image.shape[1], width)
+    resized = np.einsum("ij,jkc->ikc", rows, image.astype(np.float32))
+    resized = np.einsum("lk,ikc->ilc", columns, resized)
+    image = np.clip(np.round(resized), 0, 255).astype(np.uint8)
+    return image, resize_nearest(categories, size).astype(np.uint8)
+
+
+_resize_eagerly = None
+
+
+def _resize_pair_here(image: np.ndarray, categories: np.ndarray, size: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The resize of the ``PyDataset``: on the tensorflow backend TensorFlow's own (:func:`resize_pair`, so that the
+    generator and ``tf.data`` give identical arrays), on the others :func:`resize_pair_numpy`."""
+    global _resize_eagerly
+    if backends.backend() != "tensorflow":
+        return resize_pair_numpy(image, categories, size)
+    if _resize_eagerly is None:
+        _resize_eagerly = tf.function(resize_pair, reduce_retracing=True)
+    resized_image, resized_mask = _resize_eagerly(image, categories, size)
+    return resized_image.numpy(), resized_mask.numpy()
+
+
+def binary_target_numpy(mask: np.ndarray, category: int) -> np.ndarray:
+    """:func:`binary_target`'s target in numpy: 1 where ``mask`` is ``category``, 0 elsewhere, IGNORE kept."""
+    if not 0 <= category < labels.NUM_CATEGORIES:
+        raise ValueError(f"category must be 0..{labels.NUM_CATEGORIES - 1}, got {category}")
+    return np.where(mask == labels.IGNORE, labels.IGNORE, mask == category).astype(np.uint8)
 
 # ---------------------------------------------------------------------------------------------------------
 # tf.data
@@ -231,6 +299,7 @@ def tf_dataset(root: str | os.PathLike, split: str, profile: Profile | str | Non
     Yields ``(image (B, h, w, 3) float32, mask (B, h, w) uint8)``; the epoch counter advances each time the
     dataset is iterated (once per ``fit`` epoch).
     """
+    backends.require_tensorflow("seglib.data.tf_dataset", "seglib.data.SegmentationSequence")
     size, batch = _sizes(profile, image_size, batch_size)
     frames = frames_with_labels(root, split)
     image_paths = tf.constant([str(frame.image_path) for frame in frames])
@@ -252,16 +321,23 @@ def tf_dataset(root: str | os.PathLike, split: str, profile: Profile | str | Non
 class SegmentationSequence(keras.utils.PyDataset):
     """Batches loaded and augmented in Python, one ``__getitem__`` at a time (Keras runs them in ``workers``
     threads). Same outputs as :func:`tf_dataset` for the same frames and settings; reads each file when asked,
-    so the data never needs to fit in memory.
+    so the data never needs to fit in memory. On a backend other than TensorFlow it needs no TensorFlow: PIL
+    decodes and :func:`resize_pair_numpy` resizes.
+
+    With ``category``, the masks become binary targets of that category (:func:`binary_target_numpy`, chapter 12).
     """
 
     def __init__(self, root: str | os.PathLike, split: str, profile: Profile | str | None = None, *,
                  augmentation: albumentations.Compose | None = None, shuffle: bool = False, seed: int = 0,
-                 image_size: Sequence[int] | None = None, batch_size: int | None = None, **kwargs) -> None:
+                 image_size: Sequence[int] | None = None, batch_size: int | None = None,
+                 category: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.size, self.batch_size = _sizes(profile, image_size, batch_size)
         self.frames = frames_with_labels(root, split)
         self.augmentation, self.shuffle, self.seed = augmentation, shuffle, seed
+        if category is not None:
+            binary_target_numpy(np.zeros(1, np.uint8), category)  # checks the category now
+        self.category = category
         self.epoch = 0
         self.order = self._order()
 
@@ -281,8 +357,7 @@ class SegmentationSequence(keras.utils.PyDataset):
         if label_ids.shape != image.shape[:2]:
             raise ValueError(f"{frame.gt_path('labelIds')} is {label_ids.shape[0]}x{label_ids.shape[1]} but its "
                              f"image {frame.image_path} is {image.shape[0]}x{image.shape[1]}")
-        image, mask = _resize_eagerly(image, masks.label_ids_to_categories(label_ids), self.size)
-        return image.numpy(), mask.numpy()
+        return _resize_pair_here(image, masks.label_ids_to_categories(label_ids), self.size)
 
     def __getitem__(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
         if not 0 <= batch < len(self):
@@ -294,7 +369,7 @@ class SegmentationSequence(keras.utils.PyDataset):
                 image, mask = augment.augment_pair(self.augmentation, image, mask,
                                                    augment.seed_for(self.seed, self.epoch, int(index)))
             images.append(image)
-            batch_masks.append(mask)
+            batch_masks.append(mask if self.category is None else binary_target_numpy(mask, self.category))
         return np.stack(images).astype(np.float32) / np.float32(255.0), np.stack(batch_masks)
 
     def on_epoch_end(self) -> None:
@@ -306,8 +381,7 @@ class SegmentationSequence(keras.utils.PyDataset):
 # ---------------------------------------------------------------------------------------------------------
 
 
-_FEATURES = {name: tf.io.FixedLenFeature([], tf.string)
-             for name in ("image_png", "label_png", "image_source", "label_source")}
+_RECORD_KEYS = ("image_png", "label_png", "image_source", "label_source")
 _MANIFEST = "{split}.manifest.json"
 
 
@@ -346,6 +420,8 @@ def write_tfrecords(root: str | os.PathLike, split: str, out_dir: str | os.PathL
     overwrites a file it did not write (raises ``FileExistsError``); each shard is written under a temporary name and
     renamed when complete.
     """
+    backends.require_tensorflow("seglib.data.write_tfrecords", "the PNG files themselves "
+                                "(seglib.data.SegmentationSequence reads them)")
     frames = frames_with_labels(root, split)
     shards = shards or max(1, math.ceil(len(frames) / 64))
     if not 1 <= shards <= len(frames):
@@ -380,10 +456,12 @@ def read_tfrecords(paths: Sequence[str | os.PathLike]) -> tf.data.Dataset:
     missing = [str(path) for path in paths if not Path(path).is_file()]
     if not paths or missing:
         raise FileNotFoundError(f"TFRecord file(s) not found: {missing or 'no paths given'}")
+    backends.require_tensorflow("seglib.data.read_tfrecords", "seglib.data.SegmentationSequence")
+    features = {name: tf.io.FixedLenFeature([], tf.string) for name in _RECORD_KEYS}
     records = tf.data.TFRecordDataset([str(path) for path in paths])
-    parsed = records.map(lambda record: tf.io.parse_single_example(record, _FEATURES),
+    parsed = records.map(lambda record: tf.io.parse_single_example(record, features),
                          num_parallel_calls=tf.data.AUTOTUNE)
-    return parsed.map(lambda example: tuple(example[name] for name in _FEATURES))
+    return parsed.map(lambda example: tuple(example[name] for name in _RECORD_KEYS))
 
 
 def tfrecord_dataset(out_dir: str | os.PathLike, split: str, profile: Profile | str | None = None, *,
@@ -397,6 +475,7 @@ def tfrecord_dataset(out_dir: str | os.PathLike, split: str, profile: Profile | 
     permutation as :func:`tf_dataset`'s, without it a buffer of :data:`TFRECORD_SHUFFLE_BUFFER` decoded examples
     is shuffled (seeded by ``seed`` and, as every ``tf.data`` shuffle, TensorFlow's global seed).
     """
+    backends.require_tensorflow("seglib.data.tfrecord_dataset", "seglib.data.SegmentationSequence")
     size, batch = _sizes(profile, image_size, batch_size)
     paths = tfrecord_paths(out_dir, split)
     count = len(json.loads((Path(out_dir) / _MANIFEST.format(split=split)).read_text())["sources"])

@@ -33,9 +33,8 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from seglib import bench, data, features, labels, losses, models, results, train
+from seglib import backends, bench, data, features, labels, losses, models, results, train
 from seglib.profiles import Profile, get_profile
 
 __all__ = ["BOOK_UNET_FILTERS", "MAJORITY", "VEHICLE", "Contender", "EXPERIMENTS", "book_unet", "binary_unet",
@@ -157,19 +156,21 @@ def seeds(profile: Profile, kind: str = "seeds") -> list[int]:
 
 
 def budget(root: str | os.PathLike, profile: Profile) -> dict:
-    """What every contender of an experiment gets: sizes, frames, epochs, seeds, learning rate."""
+    """What every contender of an experiment gets: sizes, frames, epochs, seeds, learning rate, and the Keras
+    backend that trained it."""
     return {"image_size": list(profile.image_size), "frame_size": list(profile.synthetic_size),
             "train_frames": len(data.frames_with_labels(root, "train")),
             "val_frames": len(data.frames_with_labels(root, "val")), "batch_size": profile.batch_size,
             "epochs": profile.epochs, "patience": profile.patience, "learning_rate": profile.learning_rate,
-            "seeds": seeds(profile), "comparison_seeds": seeds(profile, "comparison_seeds")}
+            "seeds": seeds(profile), "comparison_seeds": seeds(profile, "comparison_seeds"),
+            "backend": backends.describe()}
 
 
 def milliseconds_per_image(model: keras.Model, profile: Profile) -> float:
-    """Median time to predict one image at the profile's input size, inside a ``tf.function``."""
-    predict = tf.function(lambda x: model(x, training=False))
-    image = tf.zeros((1, *profile.image_size, 3))
-    return 1000 * bench.median_seconds(lambda: predict(image).numpy(), profile.benchmark_repeats)
+    """Median time to predict one image at the profile's input size with Keras's compiled predict step
+    (``predict_on_batch``: a ``tf.function`` on TensorFlow, ``jax.jit`` on JAX)."""
+    image = np.zeros((1, *profile.image_size, 3), np.float32)
+    return 1000 * bench.median_seconds(lambda: np.asarray(model.predict_on_batch(image)), profile.benchmark_repeats)
 
 
 def _training_figures(run: train.Run, profile: Profile, metric: str) -> dict:
@@ -233,7 +234,7 @@ def train_pending(names: Sequence[str], root: str | os.PathLike, profile: Profil
     jobs = pending(names, root, profile)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if processes is None:
-        processes = 2 if cores >= 2 and len(jobs) > 1 and not tf.config.list_physical_devices("GPU") else 1
+        processes = 2 if cores >= 2 and len(jobs) > 1 and not backends.accelerator() else 1
     alone = jobs if processes <= 1 else jobs[len(jobs) - len(jobs) % processes:]  # a last odd run gets every core
     side_by_side = jobs[:len(jobs) - len(alone)]
     if side_by_side:

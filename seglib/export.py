@@ -40,10 +40,12 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from seglib import bench, data, labels, predict, train
+from seglib import backends, bench, data, labels, predict, train
 from seglib.profiles import Profile, get_profile
+
+#: TensorFlow, imported on first use; every export function below is TensorFlow-only (backends.require_tensorflow).
+tf = backends.LazyTensorFlow()
 
 __all__ = ["QUANTIZATIONS", "export_saved_model", "to_tflite", "representative_images", "load_interpreter",
            "TFLitePredictor", "file_size", "ExportResult", "compare_exports", "comparison_table"]
@@ -101,6 +103,7 @@ def export_saved_model(model: keras.Model | str | os.PathLike, folder: str | os.
     images in [0, 1] to ``(B, h, w, 8) float32`` probabilities; ``h, w`` are the model's (or ``image_size``,
     which fixes a model that takes any size; without it such a model is exported with a dynamic size).
     """
+    backends.require_tensorflow("seglib.export.export_saved_model", "the .keras file (it loads on every backend)")
     model = _load_keras(model)
     _check_categories(model.output_shape[-1])
     size = _fixed_size(model, image_size) or tuple(model.input_shape[1:3])
@@ -165,6 +168,7 @@ def to_tflite(model: keras.Model | str | os.PathLike, path: str | os.PathLike, q
     ``(N, h, w, 3) float32`` in [0, 1]). ``image_size`` fixes the input size of a Keras model that takes any size.
     Input and output stay float32 in all three (see the module docstring). Returns ``path``.
     """
+    backends.require_tensorflow("seglib.export.to_tflite", "the .keras file (it loads on every backend)")
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"unknown quantization {quantization!r}; choose one of {', '.join(QUANTIZATIONS)}")
     if quantization == "int8" and representative_images is None:
@@ -203,6 +207,7 @@ def _source(model: keras.Model | str | os.PathLike,
 
 def load_interpreter(path: str | os.PathLike, num_threads: int | None = None) -> tf.lite.Interpreter:
     """A ``tf.lite.Interpreter`` for ``path`` with its tensors allocated (``num_threads=None``: TFLite's default)."""
+    backends.require_tensorflow("seglib.export.load_interpreter", "the .keras file (it loads on every backend)")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"TFLite file not found: {path}")
@@ -340,6 +345,7 @@ def compare_exports(model_path: str | os.PathLike, root: str | os.PathLike, fold
     per image over ``repeats`` (default: the profile's ``benchmark_repeats``; formats timed in turns) and the
     category mIoU on ``root``'s val split. TFLite runs with ``threads`` threads (default: all CPU cores) and with
     one. Returns one :class:`ExportResult` per format, Keras first."""
+    backends.require_tensorflow("seglib.export.compare_exports", "the .keras file (it loads on every backend)")
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     repeats = repeats or profile.benchmark_repeats
     threads = threads or os.cpu_count() or 1

@@ -32,7 +32,6 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from seglib import labels
@@ -274,23 +273,44 @@ def _static_shape_matches(actual: tuple, expected: tuple) -> bool:
 def _target_values_ok(target, num_classes: int):
     """Check ``target`` (int32) for values outside 0..num_classes-1 other than IGNORE; returns ``(target, ok)``.
 
-    Eagerly, such a value raises ``ValueError``. Inside a ``tf.function`` (``model.fit``) a run-time assertion, which
-    every later op on ``target`` waits for, fails with an ``InvalidArgumentError`` carrying the same message. XLA
-    (``jit_compile=True``) drops assertions: pass ``ok`` to :func:`_poison` so that the loss turns NaN instead and
-    training stops visibly rather than learning from a wrong target.
+    Eagerly (on any backend), such a value raises ``ValueError``. Inside a TensorFlow ``tf.function``
+    (``model.fit`` on the tensorflow backend) a run-time assertion, which every later op on ``target`` waits for,
+    fails with an ``InvalidArgumentError`` carrying the same message. A compiled step that cannot assert (XLA,
+    ``jit_compile=True``, and every ``fit`` on the jax backend) gets ``ok`` through :func:`_poison` instead: the
+    loss turns NaN, so training stops visibly rather than learning from a wrong target.
     """
     ok = ops.all(ops.logical_or(ops.equal(target, labels.IGNORE),
                                 ops.logical_and(target >= 0, target < num_classes)))
     message = f"y_true holds target values outside 0..{num_classes - 1} (and not IGNORE={labels.IGNORE})"
-    if tf.executing_eagerly():
+    if _is_concrete(target):
         if not bool(ok):
             bad = ops.convert_to_numpy(target)
             bad = bad[(bad != labels.IGNORE) & ((bad < 0) | (bad >= num_classes))]
             raise ValueError(f"{message}: {np.unique(bad)[:10].tolist()}")
         return target, ok
+    if keras.backend.backend() != "tensorflow":
+        return target, ok
+    import tensorflow as tf
+
     with tf.control_dependencies([tf.debugging.Assert(ok, [message + "; smallest and largest values:",
                                                            ops.min(target), ops.max(target)])]):
         return tf.identity(target), ok
+
+
+def _is_concrete(tensor) -> bool:
+    """Whether ``tensor`` holds values now (eager), rather than standing for them in a graph being traced."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.executing_eagerly()
+    if backend == "jax":
+        import jax
+
+        return not isinstance(tensor, jax.core.Tracer)
+    import torch  # the torch backend runs eagerly unless torch.compile traces the step
+
+    return not torch.compiler.is_compiling()
 
 
 def _poison(loss, ok):

@@ -337,7 +337,9 @@ class MeanIoU(keras.metrics.Metric):
 
     ``result()`` is the mean over classes with a defined IoU (TP + FP + FN > 0), NaN before any pixel is
     counted; unlike ``keras.metrics.MeanIoU`` it adds no epsilon. The counts are float64, exact up to 2**53
-    pixels (a float32 cell stops counting single pixels past 2**24 = 16.8 M, a few dozen full-size frames).
+    pixels (a float32 cell stops counting single pixels past 2**24 = 16.8 M, a few dozen full-size frames). JAX
+    has no float64 unless ``jax_enable_x64`` is set: there the counts are float32 (:func:`_count_dtype`), and each
+    batch's counts, added whole, are off by at most one pixel per batch past 2**24 (a relative error of 1e-7).
     Built from ``keras.ops``; the counting is a ``segment_sum`` into ``C * C`` bins rather than a ``bincount``,
     whose output size depends on the data and so cannot be compiled by XLA (``jit_compile``, the default on a
     GPU).
@@ -348,8 +350,9 @@ class MeanIoU(keras.metrics.Metric):
         super().__init__(name=name, dtype=dtype)
         _check_num_classes(num_classes, ignore)
         self.num_classes, self.ignore = int(num_classes), int(ignore)
+        self.count_dtype = _count_dtype()
         self.total = self.add_variable(shape=(self.num_classes, self.num_classes), initializer="zeros",
-                                       dtype="float64", name="confusion_matrix")
+                                       dtype=self.count_dtype, name="confusion_matrix")
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
@@ -362,9 +365,9 @@ class MeanIoU(keras.metrics.Metric):
         true = ops.cast(y_true, "int32")
         pred = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
         valid = ops.logical_and(true >= 0, true < self.num_classes)  # drops self.ignore (outside 0..C-1)
-        weights = ops.cast(valid, "float64")
+        weights = ops.cast(valid, self.count_dtype)
         if sample_weight is not None:
-            sample_weight = ops.cast(ops.convert_to_tensor(sample_weight), "float64")
+            sample_weight = ops.cast(ops.convert_to_tensor(sample_weight), self.count_dtype)
             while len(sample_weight.shape) < len(weights.shape):
                 sample_weight = ops.expand_dims(sample_weight, axis=-1)
             weights = weights * sample_weight
@@ -378,14 +381,24 @@ class MeanIoU(keras.metrics.Metric):
         denominator = ops.sum(self.total, axis=0) + ops.sum(self.total, axis=1) - true_positives
         defined = denominator > 0
         iou = ops.where(defined, true_positives / ops.where(defined, denominator, 1.0), 0.0)
-        mean = ops.sum(iou) / ops.sum(ops.cast(defined, "float64"))  # 0/0 = NaN when nothing is defined
+        mean = ops.sum(iou) / ops.sum(ops.cast(defined, self.count_dtype))  # 0/0 = NaN when nothing is defined
         return ops.cast(mean, self.dtype)
 
     def reset_state(self) -> None:
-        self.total.assign(ops.zeros((self.num_classes, self.num_classes), dtype="float64"))
+        self.total.assign(ops.zeros((self.num_classes, self.num_classes), dtype=self.count_dtype))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "num_classes": self.num_classes, "ignore": self.ignore}
+
+
+def _count_dtype() -> str:
+    """float64 for the streaming metrics' counts, except on JAX without ``jax_enable_x64`` (float32 there)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            return "float32"
+    return "float64"
 
 
 @keras.saving.register_keras_serializable(package="seglib")
@@ -405,7 +418,8 @@ class BinaryDice(keras.metrics.Metric):
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must lie strictly between 0 and 1, got {threshold}")
         self.threshold, self.empty_value, self.ignore = float(threshold), float(empty_value), int(ignore)
-        self.counts = self.add_variable(shape=(3,), initializer="zeros", dtype="float64", name="counts")
+        self.count_dtype = _count_dtype()
+        self.counts = self.add_variable(shape=(3,), initializer="zeros", dtype=self.count_dtype, name="counts")
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         if sample_weight is not None:
@@ -422,7 +436,7 @@ class BinaryDice(keras.metrics.Metric):
         valid = ops.not_equal(true, self.ignore)
         truth = ops.logical_and(valid, ops.equal(true, 1))
         predicted = ops.logical_and(valid, y_pred > self.threshold)
-        count = lambda mask: ops.sum(ops.cast(mask, "float64"))  # noqa: E731
+        count = lambda mask: ops.sum(ops.cast(mask, self.count_dtype))  # noqa: E731
         self.counts.assign_add(ops.stack([count(ops.logical_and(truth, predicted)), count(truth), count(predicted)]))
 
     def result(self):
@@ -432,7 +446,7 @@ class BinaryDice(keras.metrics.Metric):
         return ops.cast(score, self.dtype)
 
     def reset_state(self) -> None:
-        self.counts.assign(ops.zeros((3,), dtype="float64"))
+        self.counts.assign(ops.zeros((3,), dtype=self.count_dtype))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "threshold": self.threshold, "empty_value": self.empty_value,

@@ -190,9 +190,10 @@ class Predictor:
 
     def __init__(self, model, image_size: Sequence[int] | None = None, max_pixels: int = MAX_PIXELS):
         import keras
-        import tensorflow as tf
 
-        from seglib import data, losses, metrics  # noqa: F401 - losses/metrics register a saved model's objects
+        from seglib import backends, data, losses, metrics  # noqa: F401 - losses/metrics register saved objects
+        tf = backends.require_tensorflow("seglib.predict.Predictor (the web app's and the endpoint's model)",
+                                         "seglib.train.predict_categories")
         from seglib.profiles import get_profile
 
         if not isinstance(model, keras.Model):

@@ -1,8 +1,8 @@
-"""Run profiles: one setting, ``SEGLIB_PROFILE=ci|reference|colab|full``, sizes every chapter.
+"""Run profiles: one setting, ``SEGLIB_PROFILE=ci|reference|colab|full``, sizes every chapter (``smoke``: tests only).
 
-The code path is the same in all of them; only sizes change. ``ci`` is sized for 2 CPU cores (most chapters in
-under two and a half minutes, chapters 5 and 7 in about four), ``colab`` fits a free Colab GPU, ``full`` is the
-real experiment (Cityscapes' own sizes).
+The code path is the same in all of them; only sizes change. ``ci`` is sized for 2 CPU cores (every chapter in
+under three minutes; the longest, chapters 5 and 7, train two new runs each in about two and a half), ``colab``
+fits a free Colab GPU, ``full`` is the real experiment (Cityscapes' own sizes).
 ``reference`` is the ``ci`` data with a budget large enough for every contender to reach its plateau, three seeds
 each: ``python benchmarks/run_profile.py --profile reference`` runs it on a CPU in about an hour and a half, and
 the book shows its committed results beside every live table. The appendix "How the ci profile was chosen" gives
@@ -60,6 +60,10 @@ PROFILES: dict[str, Profile] = {
                          encoder_width=0.25),
     "colab": Profile("colab", (512, 1024), {"train": 600, "val": 150, "test": 150}, (256, 512), 16, 40, 20, 1e-3, 8,
                      3, 3),
+    # for tests only: every chapter's code path in seconds (chapter 9 on JAX, tests/test_backends_jax.py);
+    # its figures mean nothing
+    "smoke": Profile("smoke", (64, 128), {"train": 32, "val": 4, "test": 2}, (32, 64), 4, 10, 1, 3e-3, 10, 2, 1,
+                     encoder_width=0.125, dice_weights=(1.0,)),
     "full": Profile("full", FRAME_SIZE, {"train": 2975, "val": 500, "test": 1525}, (512, 1024), 8, 100, 50, 1e-3, 10,
                     3, 3),
 }

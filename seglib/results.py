@@ -281,6 +281,8 @@ def describe(document: Mapping) -> str:
         parts.append(f"up to {budget['epochs']} epochs")
     if "seeds" in budget:
         parts.append(f"seeds {', '.join(str(s) for s in budget['seeds'])}")
+    if "backend" in budget:
+        parts.append(budget["backend"])
     return (f"profile {document['profile']}, {document['machine']}, {'; '.join(parts)}, {document['date']}")
 
 

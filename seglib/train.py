@@ -8,7 +8,11 @@
   full size by nearest neighbour, the official category IoU (:mod:`seglib.metrics`) and an 8-class confusion
   matrix;
 * :func:`configure_devices` turns on mixed precision on a GPU and returns a ``tf.distribute`` strategy
-  (``MirroredStrategy`` when several GPUs are present).
+  (``MirroredStrategy`` when several GPUs are present) on TensorFlow, a do-nothing scope on the other backends.
+
+Every function runs on each Keras backend (:mod:`seglib.backends`): on TensorFlow the runs train from ``tf.data``
+(:func:`seglib.data.tf_dataset`), on JAX and PyTorch from the ``PyDataset`` (:class:`seglib.data.SegmentationSequence`),
+which gives the same batches.
 """
 
 from __future__ import annotations
@@ -25,9 +29,8 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from seglib import bench, cityscapes, data, labels, losses, masks, metrics
+from seglib import backends, bench, cityscapes, data, labels, losses, masks, metrics
 from seglib.profiles import Profile, get_profile
 
 __all__ = ["Run", "Evaluation", "BinaryEvaluation", "configure_devices", "fit", "train_or_load", "runs_dir",
@@ -53,9 +56,25 @@ class Run:
         return len(next(iter(self.history.values()), []))
 
 
-def configure_devices() -> tf.distribute.Strategy:
-    """Mixed precision (``mixed_float16``) when a GPU is present; ``MirroredStrategy`` over several GPUs, else the
-    default strategy. Build and compile models inside ``strategy.scope()``."""
+class OneDevice:
+    """The strategy of the jax and torch backends here: one device, ``scope()`` does nothing."""
+
+    num_replicas_in_sync = 1
+
+    @staticmethod
+    def scope():
+        return contextlib.nullcontext()
+
+
+def configure_devices():
+    """Mixed precision (``mixed_float16``) when a GPU is present, on every backend. On TensorFlow, returns
+    ``MirroredStrategy`` over several GPUs, else the default strategy; on the others an object whose ``scope()``
+    does nothing (one device). Build and compile models inside ``strategy.scope()``."""
+    if backends.backend() != "tensorflow":
+        if backends.accelerator():
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        return OneDevice()
+    tf = backends.require_tensorflow("configure_devices", "another backend")
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -74,13 +93,13 @@ def learning_rate_schedule(peak: float, total_steps: int) -> keras.optimizers.sc
 
 
 def _steps_per_epoch(train) -> int | None:
-    if isinstance(train, tf.data.Dataset):
-        steps = int(train.cardinality())
-        return steps if steps > 0 else None
-    return len(train)
+    if isinstance(train, keras.utils.PyDataset):
+        return len(train)
+    steps = int(train.cardinality())  # a tf.data.Dataset
+    return steps if steps > 0 else None
 
 
-def fit(model: keras.Model, train: tf.data.Dataset | keras.utils.PyDataset, validation, folder: str | os.PathLike,
+def fit(model: keras.Model, train: "tf.data.Dataset | keras.utils.PyDataset", validation, folder: str | os.PathLike,
         epochs: int, loss: keras.losses.Loss | None = None, learning_rate: float = 1e-3,
         patience: int = 10, verbose: int = 2, metric: keras.metrics.Metric | None = None,
         schedule: bool = True) -> Run:
@@ -156,17 +175,11 @@ def train_or_load(name: str, build: Callable[[], keras.Model], root: str | os.Pa
         strategy = configure_devices()
         with strategy.scope():
             model = build()
-        train = data.tf_dataset(root, "train", profile, shuffle=True, seed=seed, drop_remainder=False,
-                                augmentation=_augmentation() if augmentation else None)
-        validation = data.tf_dataset(root, "val", profile)
-        metric = None
-        if category is not None:
-            if model.output_shape[-1] != 1:
-                raise ValueError(f"binary training of category {category} needs a model with one sigmoid output, "
-                                 f"got {model.output_shape[-1]} outputs (build it with num_classes=1)")
-            train, validation = (dataset.map(lambda x, y: data.binary_target(x, y, category)) for dataset in
-                                 (train, validation))
-            metric = metrics.BinaryDice()
+        if category is not None and model.output_shape[-1] != 1:
+            raise ValueError(f"binary training of category {category} needs a model with one sigmoid output, "
+                             f"got {model.output_shape[-1]} outputs (build it with num_classes=1)")
+        train, validation = _pipelines(root, profile, seed, augmentation, category)
+        metric = None if category is None else metrics.BinaryDice()
         run = fit(model, train, validation, folder, epochs, loss, learning_rate, patience, verbose, metric)
         run.settings = settings
         run.model.save(folder / "final.keras")
@@ -175,6 +188,25 @@ def train_or_load(name: str, build: Callable[[], keras.Model], root: str | os.Pa
                                          "machine": run.machine}, indent=1))
         os.replace(temporary, folder / "run.json")  # written last: its presence means the run is complete
         return run
+
+
+def _pipelines(root, profile: Profile, seed: int, augmentation: bool, category: int | None):
+    """Training (shuffled, augmented if asked) and validation batches: ``tf.data`` on TensorFlow, the ``PyDataset``
+    on the other backends (the same batches, :mod:`seglib.data`)."""
+    transform = _augmentation() if augmentation else None
+    if backends.backend() != "tensorflow":
+        # on a GPU, loading threads keep it fed (PIL's decoding and numpy's resize release the GIL)
+        threads = {"workers": min(8, os.cpu_count() or 1)} if backends.accelerator() else {}
+        return (data.SegmentationSequence(root, "train", profile, augmentation=transform, shuffle=True, seed=seed,
+                                          category=category, **threads),
+                data.SegmentationSequence(root, "val", profile, category=category, **threads))
+    train = data.tf_dataset(root, "train", profile, shuffle=True, seed=seed, drop_remainder=False,
+                            augmentation=transform)
+    validation = data.tf_dataset(root, "val", profile)
+    if category is not None:
+        train, validation = (dataset.map(lambda x, y: data.binary_target(x, y, category)) for dataset in
+                             (train, validation))
+    return train, validation
 
 
 def _profile_sizes(profile: Profile) -> dict:
@@ -200,7 +232,8 @@ def run_folder(name: str, build: Callable[[], keras.Model], root: str | os.PathL
                learning_rate: float | None = None, epochs: int | None = None, augmentation: bool = True,
                seed: int = 0, category: int | None = None, patience: int | None = None) -> tuple[Path, dict]:
     """The folder under :func:`runs_dir` where :func:`train_or_load` keeps the run with these arguments, and the
-    settings that identify it (the folder name ends with a hash of them). Nothing is trained."""
+    settings that identify it (the folder name ends with a hash of them; a backend other than TensorFlow is one of
+    them). Nothing is trained."""
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     if category is not None:
         loss = loss or losses.BinaryDiceLoss()
@@ -212,6 +245,8 @@ def run_folder(name: str, build: Callable[[], keras.Model], root: str | os.PathL
                 "patience": int(profile.patience if patience is None else patience)}
     if category is not None:  # absent for the multi-class runs
         settings["category"] = int(category)
+    if backends.backend() != "tensorflow":  # another backend computes other numbers: its own run (absent on TF)
+        settings["backend"] = backends.backend()
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     return runs_dir() / f"{name}-{profile.name}-{key}", settings
 
@@ -298,7 +333,7 @@ def evaluate(model: keras.Model | Callable[[np.ndarray], np.ndarray], root: str 
         frames = [sequence.frames[int(index)] for index in indices]
         for frame, prediction in zip(frames, predicted):
             label_ids = masks.read_label_ids(frame.gt_path("labelIds"))
-            full = tf.image.resize(prediction[..., None], label_ids.shape, method="nearest")[..., 0].numpy()
+            full = data.resize_nearest(prediction, label_ids.shape)
             category_iou.update(label_ids, full)
             confusion.update(masks.label_ids_to_categories(label_ids), full)
     scores, mean = category_iou.result()
@@ -348,7 +383,7 @@ def evaluate_binary(model: keras.Model | Callable[[np.ndarray], np.ndarray], roo
         for index, prediction in zip(indices, predicted):
             label_ids = masks.read_label_ids(sequence.frames[int(index)].gt_path("labelIds"))
             truth = (masks.label_ids_to_categories(label_ids) == category).astype(np.uint8)
-            full = tf.image.resize(prediction[..., None], truth.shape, method="nearest")[..., 0].numpy()
+            full = data.resize_nearest(prediction, truth.shape)
             confusion.update(truth, full)
             frame_dice.append(losses.binary_dice_score(truth, full))
     matrix = confusion.matrix

@@ -17,6 +17,14 @@ def pytest_collection_modifyitems(config, items):
     _book_cache.collection_modifyitems(config, items)
 
 
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("tensorflow_only"):
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            pytest.skip(f"checks TensorFlow itself; Keras runs on {keras.backend.backend()!r}")
+
+
 def pytest_terminal_summary(terminalreporter):
     _book_cache.terminal_summary(terminalreporter)
 

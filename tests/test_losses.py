@@ -6,7 +6,6 @@ import math
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -81,7 +80,9 @@ def batches(draw, binary: bool = False):
     return y_true, y_pred
 
 
-FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# On JAX each new shape compiles its own kernels: fewer random batches keep the second backend's run short.
+FAST = settings(max_examples=25 if keras.backend.backend() == "tensorflow" else 6, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 
 # ---------------------------------------------------------------------------------------------------------
 # Values by hand
@@ -235,14 +236,31 @@ def test_predictions_on_ignored_pixels_change_nothing(function, rng):
     assert keras_value(loss, y_true, y_pred) == keras_value(loss, y_true, changed)
 
 
+def _gradient(loss, y_true, y_pred) -> np.ndarray:
+    """d loss / d y_pred, with the backend's own differentiation (GradientTape, jax.grad, torch autograd)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return np.asarray(jax.grad(lambda prediction: loss(y_true, prediction))(jax.numpy.asarray(y_pred)))
+    if keras.backend.backend() == "torch":
+        import torch
+
+        prediction = torch.tensor(y_pred, requires_grad=True)
+        loss(y_true, prediction).backward()
+        return prediction.grad.numpy()
+    import tensorflow as tf
+
+    prediction = tf.constant(y_pred)
+    with tf.GradientTape() as tape:
+        tape.watch(prediction)
+        value = loss(y_true, prediction)
+    return tape.gradient(value, prediction).numpy()
+
+
 @pytest.mark.parametrize("function", list(KERAS_FOR), ids=lambda f: f.__name__)
 def test_ignored_pixels_get_zero_gradient(function, rng):
     y_true, y_pred, _, ignored = _case(function, rng)
-    y_pred = tf.constant(y_pred)
-    with tf.GradientTape() as tape:
-        tape.watch(y_pred)
-        value = KERAS_FOR[function]()(y_true, y_pred)
-    gradient = tape.gradient(value, y_pred).numpy()
+    gradient = _gradient(KERAS_FOR[function](), y_true, y_pred)
     assert np.all(gradient[np.broadcast_to(ignored, gradient.shape)] == 0)
     assert np.any(gradient[np.broadcast_to(~ignored, gradient.shape)] != 0)
 
@@ -376,11 +394,25 @@ def test_bad_input_is_refused(call, message):
         call()
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("loss", [losses.CrossEntropyLoss(), losses.DiceLoss()])
 def test_bad_targets_fail_inside_a_graph_and_poison_xla(loss):
+    import tensorflow as tf
+
     y_true = np.array([[[0, 5], [1, 2]]], np.uint8)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"outside 0\.\.2"):
         tf.function(loss)(y_true, GOOD_PRED)
     # XLA drops assertions; the loss turns NaN instead of silently training on a wrong target.
     assert np.isnan(tf.function(loss, jit_compile=True)(y_true, GOOD_PRED).numpy())
     assert np.isfinite(tf.function(loss, jit_compile=True)(GOOD_TRUE, GOOD_PRED).numpy())
+
+
+@pytest.mark.parametrize("loss", [losses.CrossEntropyLoss(), losses.DiceLoss()])
+def test_bad_targets_poison_a_jit_compiled_loss_on_jax(loss):
+    if keras.backend.backend() != "jax":
+        pytest.skip("jax.jit is the JAX backend's compiled step")
+    import jax
+
+    compiled = jax.jit(lambda y_true, y_pred: loss(y_true, y_pred))
+    assert np.isnan(float(compiled(np.array([[[0, 5], [1, 2]]], np.uint8), GOOD_PRED)))
+    assert np.isfinite(float(compiled(GOOD_TRUE, GOOD_PRED)))
