@@ -60,12 +60,12 @@ PROFILES: dict[str, Profile] = {
                          encoder_width=0.25),
     "colab": Profile("colab", (512, 1024), {"train": 600, "val": 150, "test": 150}, (256, 512), 16, 40, 20, 1e-3, 8,
                      3, 3),
-    # for tests only: every chapter's code path in seconds (chapter 9 on JAX, tests/test_backends_jax.py);
+    "full": Profile("full", FRAME_SIZE, {"train": 2975, "val": 500, "test": 1525}, (512, 1024), 8, 100, 50, 1e-3, 10,
+                    3, 3),
+    # for tests only: every chapter's code path in seconds (chapter 9 on JAX, tests/test_chapter9_jax.py);
     # its figures mean nothing
     "smoke": Profile("smoke", (64, 128), {"train": 32, "val": 4, "test": 2}, (32, 64), 4, 10, 1, 3e-3, 10, 2, 1,
                      encoder_width=0.125, dice_weights=(1.0,)),
-    "full": Profile("full", FRAME_SIZE, {"train": 2975, "val": 500, "test": 1525}, (512, 1024), 8, 100, 50, 1e-3, 10,
-                    3, 3),
 }
 
 
