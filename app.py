@@ -15,7 +15,7 @@ Sample frames: the page offers the first validation frames of ``CITYSCAPES_DATAS
 profile's generated dataset (``SEGLIB_PROFILE``, under ``SEGLIB_DATA``), the same frames and ids the chapters use.
 If that dataset is missing, only its validation split is generated when the app is created (8 frames in the ci
 profile, 500 in the full one), not the train and test splits a chapter would generate; a dataset that exists is
-only read (:func:`seglib.webapp.samples_root`).
+only read (:func:`seglib.datasets.samples_root`).
 
 Workers: on a 2-core machine one worker with 4 threads (``seglib.webapp.GUNICORN_WORKERS``/``GUNICORN_THREADS``)
 holds one copy of TensorFlow and the model, whose own thread pool already uses both cores; the threads overlap

@@ -21,7 +21,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from seglib import bench, cityscapes, export, predict
+from seglib import bench, datasets, export, predict
 from seglib.profiles import get_profile
 
 
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
         model_path = args.model or predict.default_model_path(profile.name)
     except FileNotFoundError as error:
         parser.error(str(error))
-    root = cityscapes.dataset_root(profile)
+    root = datasets.dataset_root(profile)
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.out or Path(scratch)
         results = export.compare_exports(model_path, root, folder, profile, args.repeats, threads=args.threads)

@@ -21,7 +21,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from seglib import augment, bench, cityscapes, data, models, profiles, synthetic
+from seglib import augment, bench, cityscapes, data, datasets, models, profiles, synthetic
 
 SIZE = (256, 512)
 BATCH = 8
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=3, help="passes over the split per pipeline")
     args = parser.parse_args(argv)
     profile = profiles.get_profile("ci")  # the generated frames, always (not $CITYSCAPES_DATASET): 256x512 = SIZE
-    root = synthetic.ensure_dataset(cityscapes.synthetic_root(profile.synthetic_size), profile.synthetic_size,
+    root = synthetic.ensure_dataset(datasets.synthetic_root(profile.synthetic_size), profile.synthetic_size,
                                     profile.synthetic_counts)
     print(f"machine: {bench.machine_description()}; {len(cityscapes.list_frames(root, 'train'))} frames at "
           f"{SIZE[0]}x{SIZE[1]}, batch {BATCH}")

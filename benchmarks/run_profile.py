@@ -66,10 +66,10 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    from seglib import backends, cityscapes, experiments, profiles, results
+    from seglib import backends, datasets, experiments, profiles, results
 
     profile = profiles.get_profile(arguments.profile)
-    root = cityscapes.dataset_root(profile)
+    root = datasets.dataset_root(profile)
     print(f"profile {profile.name}, {backends.describe()}, on {results.bench.machine_description()}; data {root}",
           flush=True)
     names = arguments.only or experiments.EXPERIMENTS

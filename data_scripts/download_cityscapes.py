@@ -41,6 +41,7 @@ try:
 except ImportError:  # run as a file from elsewhere: the package lives next to this folder
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from seglib import safeio
 from seglib.cityscapes import CITYSCAPES_ENV
 
 DEFAULT_PACKAGES = ("gtFine_trainvaltest.zip", "leftImg8bit_trainvaltest.zip")
@@ -316,7 +317,7 @@ def install_package(session: Any, dest: Path, package: str, keep_zip: bool = Fal
     report = unpack_package(zip_path, dest, package)
     marker = {"package": package, "files_moved": report.moved, "files_identical": report.identical,
               "renamed": report.renamed, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-    marker_path(dest, package).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+    safeio.atomic_write_json(marker_path(dest, package), marker)  # whole or absent: "done" means done
     unpacking_path(dest, package).unlink()
     if not keep_zip:
         zip_path.unlink()

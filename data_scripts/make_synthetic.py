@@ -2,8 +2,8 @@
 
 Reads:  nothing (every frame is procedurally generated from ``--seed``); an existing ``--root`` is only reused
         if its ``seglib_synthetic.json`` marker records the same generator version, seed and size.
-Writes: under ``--root`` (default :func:`seglib.cityscapes.synthetic_root`, the folder the book's
-        :func:`seglib.cityscapes.dataset_root` uses: ``$SEGLIB_DATA/synthetic-cityscapes-v<version>-{H}x{W}``):
+Writes: under ``--root`` (default :func:`seglib.datasets.synthetic_root`, the folder the book's
+        :func:`seglib.datasets.dataset_root` uses: ``$SEGLIB_DATA/synthetic-cityscapes-v<version>-{H}x{W}``):
         ``leftImg8bit/<split>/<city>/<city>_<seq>_000019_leftImg8bit.png`` and
         ``gtFine/<split>/<city>/<city>_<seq>_000019_gtFine_{color,labelIds,instanceIds}.png`` + ``_polygons.json``,
         plus the marker and a ``README.txt``.
@@ -28,7 +28,8 @@ try:
 except ImportError:  # run as a file from elsewhere: the package lives next to this folder
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from seglib.cityscapes import SPLITS, synthetic_root
+from seglib.cityscapes import SPLITS
+from seglib.datasets import synthetic_root
 from seglib.profiles import PROFILE_ENV, PROFILES, get_profile
 from seglib.synthetic import ensure_dataset
 

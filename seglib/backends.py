@@ -9,7 +9,7 @@ seglib's models, losses, metrics, ``SegmentationSequence`` and training run on e
 TFRecords and the SavedModel/TFLite export are TensorFlow's own: they call :func:`require_tensorflow`, which
 raises :class:`BackendError` naming the backend and the alternative. Importing seglib needs no TensorFlow: the
 modules that use it import it on first use (:class:`LazyTensorFlow`), so seglib trains on a machine that has
-JAX and no TensorFlow at all.
+JAX and no TensorFlow at all. :mod:`seglib.backend_probe` tries each of the book's tools on each backend.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import types
 
 import keras
 
-__all__ = ["BackendError", "LazyTensorFlow", "backend", "require_tensorflow", "accelerator", "describe", "FEATURES",
-           "MODULES", "probe", "probe_backend", "run_on_backend"]
+__all__ = ["BackendError", "LazyTensorFlow", "backend", "require_tensorflow", "accelerator", "describe", "MODULES",
+           "run_on_backend"]
 
 
 class BackendError(RuntimeError):
@@ -85,70 +85,6 @@ def describe() -> str:
     return f"Keras {keras.__version__} on {name} {version}"
 
 
-#: What :func:`probe` tries on a backend: (feature, the call) - the book's page on backends tabulates the outcome.
-FEATURES = (
-    ("models", "models.unet(...)"),
-    ("losses and metrics", "losses.CombinedLoss(), metrics.MeanIoU(8)"),
-    ("a training step", "model.train_on_batch(...)"),
-    ("PyDataset pipeline", "data.SegmentationSequence(...)"),
-    ("tf.data pipeline", "data.tf_dataset(...)"),
-    ("TFRecords", "data.write_tfrecords(...)"),
-    ("TFLite export", "export.to_tflite(...)"),
-    ("serving (web app)", "predict.Predictor(...)"),
-)
-
-
-def probe(root: str, folder: str) -> dict:
-    """Try each of :data:`FEATURES` on this process's backend with a tiny model and ``root``'s val split, writing
-    files under ``folder``; returns ``{"backend": ..., "features": {feature: "works" or the error}, "loss": ...}``
-    (the combined loss of fixed random predictions and targets: the same number on every backend)."""
-    import numpy as np
-
-    from seglib import data, labels, losses, metrics, models
-
-    rng = np.random.default_rng(0)
-    images = rng.random((2, 32, 64, 3), dtype=np.float32)
-    targets = rng.integers(0, labels.NUM_CATEGORIES, (2, 32, 64)).astype(np.uint8)
-    # fixed predictions (a model's random initial weights differ between backends' random generators)
-    predictions = rng.random((2, 32, 64, labels.NUM_CATEGORIES)).astype(np.float32) + 0.05
-    predictions /= predictions.sum(axis=-1, keepdims=True)
-    found, state = {}, {}
-
-    def build():
-        keras.utils.set_random_seed(0)
-        state["model"] = models.unet((32, 64, 3), base_filters=4, depth=2)
-
-    def score():
-        state["loss"] = float(losses.CombinedLoss()(targets, predictions))
-        metrics.MeanIoU(labels.NUM_CATEGORIES).update_state(targets, state["model"](images))
-
-    def step():
-        state["model"].compile(optimizer="adam", loss=losses.CombinedLoss())
-        state["model"].train_on_batch(images, targets)
-        state["model"].save(f"{folder}/tiny.keras")
-
-    def tflite():
-        from seglib import export
-
-        export.to_tflite(f"{folder}/tiny.keras", f"{folder}/tiny.tflite")
-
-    def serve():
-        from seglib import predict
-
-        predict.Predictor(f"{folder}/tiny.keras", image_size=(32, 64))
-
-    calls = [build, score, step, lambda: data.SegmentationSequence(root, "val", image_size=(32, 64))[0],
-             lambda: next(iter(data.tf_dataset(root, "val", image_size=(32, 64)))),
-             lambda: data.write_tfrecords(root, "val", f"{folder}/records"), tflite, serve]
-    for (feature, _), call in zip(FEATURES, calls):
-        try:
-            call()
-            found[feature] = "works"
-        except BackendError as error:
-            found[feature] = f"BackendError: {error}"
-    return {"backend": describe(), "features": found, "loss": state.get("loss")}
-
-
 #: Keras's backends, and the module each needs.
 MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
@@ -173,13 +109,3 @@ def run_on_backend(backend_name: str, code: str, timeout: int = 900):
     if result.returncode != 0:
         raise RuntimeError(f"running on the {backend_name} backend failed:\n{result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def probe_backend(backend_name: str, root: str, folder: str) -> dict | None:
-    """:func:`probe` run on ``backend_name`` in a fresh process; None when that backend's framework is not
-    installed here."""
-    import os
-
-    os.makedirs(folder, exist_ok=True)
-    return run_on_backend(backend_name, "import json\nfrom seglib import backends\n"
-                                        f"print(json.dumps(backends.probe({str(root)!r}, {str(folder)!r})))", 600)

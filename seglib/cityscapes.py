@@ -1,10 +1,10 @@
-"""The Cityscapes folder layout: where each frame's image and masks live, and which dataset the book uses.
+"""The Cityscapes folder layout: where each frame's image and masks live.
 
 ``root/leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png`` and
 ``root/gtFine/<split>/<city>/<city>_<seq>_<frame>_gtFine_{color,labelIds,instanceIds}.png`` (+ ``_polygons.json``).
 
-:func:`dataset_root` picks the dataset: the real Cityscapes where ``CITYSCAPES_DATASET`` points (the variable
-the official tools read), else the generated street scenes, made under ``SEGLIB_DATA`` on first use.
+This module knows the layout only (it imports no other seglib module); which dataset the book reads, the real
+Cityscapes or the generated street scenes, is :func:`seglib.datasets.dataset_root`'s choice.
 """
 
 from __future__ import annotations
@@ -17,14 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from seglib.profiles import Profile
-
 __all__ = [
-    "SPLITS", "FRAME_SIZE", "GT_KINDS", "CITYSCAPES_ENV", "DATA_ENV", "Frame", "parse_image_name", "list_frames",
-    "check_dataset_root", "default_data_dir", "dataset_root", "synthetic_root", "read_image",
+    "SPLITS", "FRAME_SIZE", "GT_KINDS", "CITYSCAPES_ENV", "Frame", "parse_image_name", "list_frames",
+    "check_dataset_root", "read_image",
 ]
 
 SPLITS = ("train", "val", "test")
@@ -32,8 +27,8 @@ SPLITS = ("train", "val", "test")
 FRAME_SIZE = (1024, 2048)
 #: gtFine file kinds and their extensions.
 GT_KINDS = {"color": "png", "labelIds": "png", "instanceIds": "png", "polygons": "json"}
+#: The variable the official tools read for the dataset's root (:func:`seglib.datasets.dataset_root` reads it too).
 CITYSCAPES_ENV = "CITYSCAPES_DATASET"
-DATA_ENV = "SEGLIB_DATA"
 
 _IMAGE_NAME = re.compile(r"^(?P<city>[a-z_]+)_(?P<seq>\d{6})_(?P<frame>\d{6})_leftImg8bit\.png$")
 
@@ -98,34 +93,6 @@ def check_dataset_root(root: str | os.PathLike) -> Path:
             f"or unset {CITYSCAPES_ENV} to use the generated street scenes"
         )
     return root
-
-
-def default_data_dir() -> Path:
-    """Where generated data lives: ``$SEGLIB_DATA``, else ``~/.cache/seglib``."""
-    return Path(os.environ.get(DATA_ENV) or Path.home() / ".cache" / "seglib").expanduser()
-
-
-def dataset_root(profile: Profile | str | None = None) -> Path:
-    """The dataset the book uses: ``$CITYSCAPES_DATASET`` if set (checked), else the generated street scenes of
-    ``profile`` (default: ``$SEGLIB_PROFILE``), generated on first use."""
-    if os.environ.get(CITYSCAPES_ENV):
-        return check_dataset_root(os.environ[CITYSCAPES_ENV])
-    from seglib import synthetic  # imported here: generating is the only reason to load it
-    from seglib.profiles import Profile, get_profile
-
-    profile = profile if isinstance(profile, Profile) else get_profile(profile)
-    root = synthetic_root(profile.synthetic_size)
-    synthetic.ensure_dataset(root, profile.synthetic_size, profile.synthetic_counts)
-    return root
-
-
-def synthetic_root(size: tuple[int, int]) -> Path:
-    """Where the generated street scenes of ``size`` (H, W) live: under :func:`default_data_dir`, one folder per
-    generator version and size, so a newer generator never mixes its frames with an older one's."""
-    from seglib.synthetic import GENERATOR_VERSION
-
-    height, width = size
-    return default_data_dir() / f"synthetic-cityscapes-v{GENERATOR_VERSION}-{height}x{width}"
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

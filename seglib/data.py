@@ -11,7 +11,8 @@ All three yield the same ``(image, mask)`` pairs for the same files and settings
 in [0, 1] and ``mask (B, h, w) uint8`` category ids 0..7 (IGNORE where augmentation exposed no pixel). On the
 TensorFlow backend they share one resize (:func:`resize_pair`), so without augmentation their arrays are identical
 (tested); elsewhere the ``PyDataset``'s numpy resize gives identical masks and images equal but for a rounding tie
-on a few values in a million (tested).
+on a few values in a million (tested). Every resize and the ``/255`` are the model's contract,
+:mod:`seglib.modelio`; :func:`evaluation_batches` feeds evaluation at the frames' full size.
 
 ``tf.data`` and TFRecords are TensorFlow's: they need the tensorflow backend, and say so on another. The
 ``PyDataset`` needs no TensorFlow on the other backends (PIL decodes, :func:`resize_pair_numpy` resizes), so it feeds
@@ -30,13 +31,12 @@ import albumentations
 import keras
 import numpy as np
 
-from seglib import augment, backends, cityscapes, labels, masks
+from seglib import augment, backends, cityscapes, labels, masks, modelio, safeio
 from seglib.profiles import Profile, get_profile
 
 __all__ = [
-    "frames_with_labels", "decode_pair", "resize_image", "resize_pair", "load_pair", "to_model_input",
-    "binary_target", "tf_dataset", "resize_pair_numpy", "resize_nearest",
-    "binary_target_numpy",
+    "frames_with_labels", "read_frame", "decode_pair", "resize_pair", "load_pair", "binary_target", "tf_dataset",
+    "resize_pair_numpy", "binary_target_numpy", "evaluation_batches",
     "SegmentationSequence", "write_tfrecords", "tfrecord_paths", "read_tfrecords", "tfrecord_dataset",
 ]
 
@@ -63,6 +63,31 @@ def frames_with_labels(root: str | os.PathLike, split: str) -> list[cityscapes.F
             f"{len(missing)} image(s) of {split} have no labelIds file, e.g. {missing[0].gt_path('labelIds')} "
             f"for {missing[0].image_path}; restore it or remove the image")
     return frames
+
+def read_frame(frame: cityscapes.Frame) -> tuple[np.ndarray, np.ndarray]:
+    """A frame's ``image (H, W, 3) uint8`` and full-size ``label_ids (H, W) uint8``, checked to be the same size."""
+    image = cityscapes.read_image(frame.image_path)
+    label_ids = masks.read_label_ids(frame.gt_path("labelIds"))
+    if label_ids.shape != image.shape[:2]:
+        raise ValueError(f"{frame.gt_path('labelIds')} is {label_ids.shape[0]}x{label_ids.shape[1]} but its "
+                         f"image {frame.image_path} is {image.shape[0]}x{image.shape[1]}")
+    return image, label_ids
+
+
+def evaluation_batches(root: str | os.PathLike, split: str, image_size: Sequence[int], batch_size: int):
+    """What evaluation iterates, reading each file once: ``(frames, model_input, label_ids)`` per batch of
+    ``batch_size`` frames of ``split`` in order, with ``model_input (B, h, w, 3) float32`` at ``image_size`` (the
+    training pipelines' resize on this backend) and ``label_ids`` the list of full-size ``(H, W) uint8`` truths."""
+    frames = frames_with_labels(root, split)
+    size = masks.check_size(image_size)
+    for start in range(0, len(frames), batch_size):
+        chunk = frames[start:start + batch_size]
+        images, truths = [], []
+        for frame in chunk:
+            image, label_ids = read_frame(frame)
+            images.append(_resize_image_here(image, size))
+            truths.append(label_ids)
+        yield chunk, modelio.to_model_input(np.stack(images)), truths
 
 # ---------------------------------------------------------------------------------------------------------
 # One example: decode, remap, resize (TensorFlow ops, shared by every pipeline)
@@ -102,19 +127,10 @@ def decode_pair(image_png: tf.Tensor, label_png: tf.Tensor, image_source: tf.Ten
         return tf.identity(image), tf.identity(label_ids)
 
 
-def resize_image(image: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
-    """Resize ``image (H, W, 3) uint8`` to ``size = (h, w)``: bilinear, antialiased, rounded back to uint8. Training
-    and serving (:mod:`seglib.predict`) both use it, so a served model sees what it was trained on."""
-    image = tf.image.resize(image, size, method="bilinear", antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-
-
 def resize_pair(image: tf.Tensor, categories: tf.Tensor, size: Sequence[int]) -> tuple[tf.Tensor, tf.Tensor]:
-    """Resize ``image (H, W, 3) uint8`` (:func:`resize_image`) and ``categories (H, W) uint8`` (nearest neighbour
-    only: it never invents a value) to ``size = (h, w)``."""
-    image = resize_image(image, size)
-    categories = tf.image.resize(categories[..., tf.newaxis], size, method="nearest")[..., 0]
-    return image, tf.cast(categories, tf.uint8)
+    """Resize ``image (H, W, 3) uint8`` (:func:`seglib.modelio.resize_image_tf`) and ``categories (H, W) uint8``
+    (:func:`seglib.modelio.resize_mask_tf`, nearest neighbour only: it never invents a value) to ``size = (h, w)``."""
+    return modelio.resize_image_tf(image, size), modelio.resize_mask_tf(categories, size)
 
 
 def load_pair(image_png: tf.Tensor, label_png: tf.Tensor, image_source: tf.Tensor, label_source: tf.Tensor,
@@ -123,11 +139,6 @@ def load_pair(image_png: tf.Tensor, label_png: tf.Tensor, image_source: tf.Tenso
     image, label_ids = decode_pair(image_png, label_png, image_source, label_source)
     categories = tf.gather(tf.constant(labels.ID_TO_CATEGORY_LUT), tf.cast(label_ids, tf.int32))
     return resize_pair(image, categories, size)
-
-
-def to_model_input(image: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """``image uint8 -> float32`` in [0, 1]; the mask stays uint8 category ids."""
-    return tf.cast(image, tf.float32) / 255.0, mask
 
 
 def binary_target(image: tf.Tensor, mask: tf.Tensor, category: int) -> tuple[tf.Tensor, tf.Tensor]:
@@ -140,61 +151,34 @@ def binary_target(image: tf.Tensor, mask: tf.Tensor, category: int) -> tuple[tf.
     return image, target
 
 
-def _triangle_weights(source: int, target: int) -> np.ndarray:
-    """``(target, source)`` float32 weights of an antialiased bilinear resize along one axis: each output sample
-    at ``(i + 0.5) * source / target`` averages the inputs under a triangle as wide as the scale (at least 1),
-    normalised to sum to 1 - what ``tf.image.resize(..., "bilinear", antialias=True)`` computes."""
-    scale = source / target
-    support = max(scale, 1.0)
-    centres = (np.arange(target) + 0.5) * scale
-    weights = np.maximum(0.0, 1.0 - np.abs(np.arange(source)[None, :] + 0.5 - centres[:, None]) / support)
-    return (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
-def _nearest_indices(source: int, target: int) -> np.ndarray:
-    """Source index of each output sample of a nearest-neighbour resize with half-pixel centres (TensorFlow's)."""
-    return np.minimum(np.floor((np.arange(target) + 0.5) * (source / target)).astype(np.int64), source - 1)
-
-
-def resize_nearest(mask: np.ndarray, size: Sequence[int]) -> np.ndarray:
-    """``mask (H, W)`` resized to ``size = (h, w)`` by nearest neighbour with half-pixel centres, exactly as
-    ``tf.image.resize(..., method="nearest")``: predictions go back to a frame's full size this way."""
-    mask = np.asarray(mask)
-    if mask.ndim != 2 or min(size) < 1:
-        raise ValueError(f"need a (H, W) mask and a size >= 1, got {mask.shape} and {tuple(size)}")
-    return mask[np.ix_(_nearest_indices(mask.shape[0], int(size[0])), _nearest_indices(mask.shape[1], int(size[1])))]
-
-
 def resize_pair_numpy(image: np.ndarray, categories: np.ndarray, size: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """:func:`resize_pair` in numpy, for the ``PyDataset`` on any backend: the mask by the same nearest neighbour
     (identical), the image by the same antialiased bilinear filter (the same float32 values but for summation
     order: after rounding, a few values in a million differ by 1, 4 of 983,040 on 40 generated frames)."""
-    height, width = (int(v) for v in size)
-    if height < 1 or width < 1:
-        raise ValueError(f"size must be (height, width) >= 1, got {tuple(size)}")
     if image.ndim != 3 or image.shape[:2] != categories.shape:
         raise ValueError(f"image must be (H, W, C) and categories (H, W) of the same size, got {image.shape} and "
                          f"{categories.shape}")
-    rows, columns = _triangle_weights(image.shape[0], height), _triangle_weights(image.shape[1], width)
-    resized = np.einsum("ij,jkc->ikc", rows, image.astype(np.float32))
-    resized = np.einsum("lk,ikc->ilc", columns, resized)
-    image = np.clip(np.round(resized), 0, 255).astype(np.uint8)
-    return image, resize_nearest(categories, size).astype(np.uint8)
+    return modelio.resize_image(image, size), masks.resize_nearest(categories, size).astype(np.uint8)
 
 
 _resize_eagerly = None
 
 
-def _resize_pair_here(image: np.ndarray, categories: np.ndarray, size: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """The resize of the ``PyDataset``: on the tensorflow backend TensorFlow's own (:func:`resize_pair`, so that the
-    generator and ``tf.data`` give identical arrays), on the others :func:`resize_pair_numpy`."""
+def _resize_image_here(image: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """The image resize of the ``PyDataset`` and of evaluation: on the tensorflow backend TensorFlow's own
+    (:func:`seglib.modelio.resize_image_tf`, so that the generator and ``tf.data`` give identical arrays), on the
+    others :func:`seglib.modelio.resize_image`."""
     global _resize_eagerly
     if backends.backend() != "tensorflow":
-        return resize_pair_numpy(image, categories, size)
+        return modelio.resize_image(image, size)
     if _resize_eagerly is None:
-        _resize_eagerly = tf.function(resize_pair, reduce_retracing=True)
-    resized_image, resized_mask = _resize_eagerly(image, categories, size)
-    return resized_image.numpy(), resized_mask.numpy()
+        _resize_eagerly = tf.function(modelio.resize_image_tf, reduce_retracing=True)
+    return _resize_eagerly(image, size).numpy()
+
+
+def _resize_pair_here(image: np.ndarray, categories: np.ndarray, size: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_resize_image_here` and the one nearest-neighbour mask resize (the same on every backend)."""
+    return _resize_image_here(image, size), masks.resize_nearest(categories, size)
 
 
 def binary_target_numpy(mask: np.ndarray, category: int) -> np.ndarray:
@@ -280,7 +264,8 @@ def _finish(read, count: int, size: tuple[int, int], batch_size: int, augmentati
                               num_parallel_calls=tf.data.AUTOTUNE)
     else:
         dataset = dataset.map(lambda index, epoch, image, mask: (image, mask))
-    dataset = dataset.map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(lambda image, mask: (modelio.to_model_input_tf(image), mask),
+                          num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
@@ -351,12 +336,7 @@ class SegmentationSequence(keras.utils.PyDataset):
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Frame ``index`` -> ``image (h, w, 3) uint8``, ``mask (h, w) uint8`` categories, before augmentation."""
-        frame = self.frames[index]
-        image = cityscapes.read_image(frame.image_path)
-        label_ids = masks.read_label_ids(frame.gt_path("labelIds"))
-        if label_ids.shape != image.shape[:2]:
-            raise ValueError(f"{frame.gt_path('labelIds')} is {label_ids.shape[0]}x{label_ids.shape[1]} but its "
-                             f"image {frame.image_path} is {image.shape[0]}x{image.shape[1]}")
+        image, label_ids = read_frame(self.frames[index])
         return _resize_pair_here(image, masks.label_ids_to_categories(label_ids), self.size)
 
     def __getitem__(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -370,7 +350,7 @@ class SegmentationSequence(keras.utils.PyDataset):
                                                    augment.seed_for(self.seed, self.epoch, int(index)))
             images.append(image)
             batch_masks.append(mask if self.category is None else binary_target_numpy(mask, self.category))
-        return np.stack(images).astype(np.float32) / np.float32(255.0), np.stack(batch_masks)
+        return modelio.to_model_input(np.stack(images)), np.stack(batch_masks)
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
@@ -439,15 +419,16 @@ def write_tfrecords(root: str | os.PathLike, split: str, out_dir: str | os.PathL
     out_dir.mkdir(parents=True, exist_ok=True)
     bounds = np.linspace(0, len(frames), shards + 1).round().astype(int)  # contiguous runs: order is kept
     for k, name in enumerate(names):
-        temporary = out_dir / f".{name}.partial"
-        with tf.io.TFRecordWriter(str(temporary)) as writer:
-            for frame in frames[bounds[k]:bounds[k + 1]]:
-                writer.write(_example(frame))
-        os.replace(temporary, out_dir / name)
-    temporary = out_dir / f".{manifest.name}.partial"
-    temporary.write_text(json.dumps(wanted, indent=1) + "\n")
-    os.replace(temporary, manifest)
+        shard = frames[bounds[k]:bounds[k + 1]]
+        safeio.atomic_write(out_dir / name, lambda temporary, shard=shard: _write_shard(temporary, shard))
+    safeio.atomic_write_json(manifest, wanted, indent=1)
     return [out_dir / name for name in names]
+
+
+def _write_shard(path: Path, frames: Sequence[cityscapes.Frame]) -> None:
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for frame in frames:
+            writer.write(_example(frame))
 
 
 def read_tfrecords(paths: Sequence[str | os.PathLike]) -> tf.data.Dataset:

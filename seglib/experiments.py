@@ -30,16 +30,17 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
 
-from seglib import backends, bench, data, features, labels, losses, models, results, train
+from seglib import backends, bench, data, features, labels, losses, modelio, models, predict, results, train
 from seglib.profiles import Profile, get_profile
 
 __all__ = ["BOOK_UNET_FILTERS", "MAJORITY", "VEHICLE", "Contender", "EXPERIMENTS", "book_unet", "binary_unet",
-           "fcn8", "vgg16_unet", "train_book_unet", "seeds", "pending", "train_pending", "run", "budget",
-           "milliseconds_per_image", "fit_filter_baseline"]
+           "fcn8", "vgg16_unet", "train_book_unet", "book_model_path", "seeds", "pending", "train_pending", "run",
+           "budget", "milliseconds_per_image", "fit_filter_baseline"]
 
 #: Base filters of the book's U-Net (chapter 6): 16 trains on a CPU.
 BOOK_UNET_FILTERS = 16
@@ -65,6 +66,18 @@ def train_book_unet(root: str | os.PathLike, profile: Profile | str | None = Non
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     return train.train_or_load(f"unet{BOOK_UNET_FILTERS}", lambda: book_unet(profile), root, profile, seed=seed,
                                augmentation=augmentation, verbose=verbose)
+
+
+def book_model_path(root: str | os.PathLike, profile: Profile | str | None = None) -> Path:
+    """The ``.keras`` file of the book's model for ``profile``, for the chapters that serve or ship it (13, 14, 15):
+    :func:`seglib.predict.default_model_path` (``$SEGLIB_MODEL``, else chapter 9's saved run) where it finds one,
+    else chapter 9's run trained now, or read back, by :func:`train_book_unet` on the data at ``root``: its
+    ``final.keras``."""
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    try:
+        return predict.default_model_path(profile.name)
+    except FileNotFoundError:  # chapter 9 has not run here: train (or read back) its run, defined in one place
+        return train_book_unet(root, profile).folder / "final.keras"
 
 
 @dataclass(frozen=True)
@@ -310,7 +323,7 @@ def _add_untrained(experiment: str, document: dict, root, profile: Profile) -> N
         for seed in seeds(profile):
             unet = train_book_unet(root, profile, seed).model
             read_as_vehicle = lambda images, unet=unet: (  # noqa: E731
-                train.predict_categories(unet, images) == VEHICLE).astype(np.uint8)
+                modelio.predict_categories(unet, images) == VEHICLE).astype(np.uint8)
             results.add_seed(document, "U-Net, 8 categories, read as vehicle",
                              _binary_figures(train.evaluate_binary(read_as_vehicle, root, VEHICLE, "val", profile)))
         for name, answer in (("always vehicle", 1), ("never vehicle", 0)):

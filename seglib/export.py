@@ -18,8 +18,8 @@ int8), a predictor that runs a ``.tflite`` file, and one measurement that compar
   the caller would then quantize the image with the input tensor's ``scale``/``zero_point``: a different
   contract, which :class:`TFLitePredictor` refuses with a clear error rather than guessing.
 * :class:`TFLitePredictor` has :class:`seglib.predict.Predictor`'s interface (``predict_array``,
-  ``predict_bytes``) and its preprocessing: :func:`seglib.data.resize_image`, ``/255``, argmax, nearest resize
-  back to the image's size; on the float32 file its masks equal the Keras predictor's (tested).
+  ``predict_bytes``) and the model's contract (:mod:`seglib.modelio`: resize, ``/255``, argmax, nearest resize
+  back to the image's size); on the float32 file its masks equal the Keras predictor's (tested).
 * :func:`compare_exports` measures, for the Keras model and each export, the file size, the CPU latency per image
   at the model's input size and the official category mIoU on a split (:func:`seglib.train.evaluate`);
   ``benchmarks/bench_export.py`` and chapter 15 both print its :func:`comparison_table`.
@@ -41,14 +41,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from seglib import backends, bench, data, labels, predict, train
+from seglib import backends, bench, data, labels, modelio, predict, train
 from seglib.profiles import Profile, get_profile
 
 #: TensorFlow, imported on first use; every export function below is TensorFlow-only (backends.require_tensorflow).
 tf = backends.LazyTensorFlow()
 
-__all__ = ["QUANTIZATIONS", "export_saved_model", "to_tflite", "representative_images", "load_interpreter",
-           "TFLitePredictor", "file_size", "ExportResult", "compare_exports", "comparison_table"]
+__all__ = ["QUANTIZATIONS", "export_saved_model", "to_tflite", "tflite_converter", "representative_images",
+           "load_interpreter", "TFLitePredictor", "file_size", "ExportResult", "compare_exports", "comparison_table"]
 
 #: The ``quantization`` choices of :func:`to_tflite`.
 QUANTIZATIONS = ("none", "float16", "int8")
@@ -71,7 +71,7 @@ def _load_keras(model: keras.Model | str | os.PathLike) -> keras.Model:
         return model
     if not Path(model).is_file():
         raise FileNotFoundError(f"no .keras model file at {model}")
-    from seglib import losses, metrics  # noqa: F401 - registers the custom objects a saved model refers to
+    from seglib import keras_metrics, losses  # noqa: F401 - registers the custom objects a saved model refers to
 
     return keras.models.load_model(model, compile=False)
 
@@ -129,7 +129,7 @@ def _saved_model_size(folder: Path) -> tuple[int, int]:
 
 def representative_images(root: str | os.PathLike, image_size: Sequence[int], count: int = REPRESENTATIVE_COUNT,
                           split: str = "train") -> np.ndarray:
-    """The first ``count`` frames of ``split``, preprocessed as training does (:func:`seglib.data.resize_image`,
+    """The first ``count`` frames of ``split``, preprocessed as training does (:mod:`seglib.modelio`'s resize and
     ``/255``, no augmentation): ``(N, h, w, 3) float32`` in [0, 1], for calibrating int8."""
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
@@ -148,7 +148,21 @@ def _check_representative(images, size: tuple[int, int]) -> np.ndarray:
     return images.astype(np.float32)
 
 
-def _converter(folder: Path, quantization: str, images: np.ndarray | None) -> tf.lite.TFLiteConverter:
+def tflite_converter(folder: str | os.PathLike, quantization: str = "none",
+                     images: np.ndarray | None = None) -> tf.lite.TFLiteConverter:
+    """The ``tf.lite.TFLiteConverter`` that :func:`to_tflite` runs, set up for ``quantization`` but not yet run
+    (call ``.convert()`` for the file's bytes).
+
+    ``folder``: a SavedModel (:func:`export_saved_model`). ``quantization``: ``"none"`` (float32 weights and
+    arithmetic), ``"float16"`` (weights stored as float16) or ``"int8"`` (weights and activations int8, each
+    tensor's range calibrated on ``images``: ``(N, h, w, 3) float32`` in [0, 1], see :func:`representative_images`;
+    integer-only kernels, so the conversion fails rather than leave a float op). Input and output stay float32.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"unknown quantization {quantization!r}; choose one of {', '.join(QUANTIZATIONS)}")
+    if quantization == "int8" and images is None:
+        raise ValueError("int8 quantization calibrates each tensor's range on representative images: pass "
+                         "images=export.representative_images(root, image_size)")
     converter = tf.lite.TFLiteConverter.from_saved_model(str(folder))
     if quantization == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -179,7 +193,7 @@ def to_tflite(model: keras.Model | str | os.PathLike, path: str | os.PathLike, q
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(model) if keras_model is None else \
             export_saved_model(keras_model, Path(scratch) / "saved_model", size)
-        content = _converter(folder, quantization, images).convert()
+        content = tflite_converter(folder, quantization, images).convert()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
@@ -252,17 +266,15 @@ class TFLitePredictor:
         images = np.asarray(images, dtype=np.float32)
         if images.ndim != 4 or images.shape[1:] != (*self.image_size, 3):
             raise ValueError(f"images must be (B, {self.image_size[0]}, {self.image_size[1]}, 3), got {images.shape}")
-        return np.stack([np.argmax(self.scores(image), axis=-1).astype(np.uint8) for image in images])
+        return np.stack([modelio.to_categories(self.scores(image)) for image in images])
 
     def predict_array(self, image: np.ndarray) -> np.ndarray:
         """``(H, W, 3) uint8`` RGB -> ``(H, W) uint8`` category ids at the same size (as ``Predictor``)."""
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
-        small = data.resize_image(image, self.image_size).numpy().astype(np.float32) / np.float32(255.0)
-        categories = self.predict_categories(small[np.newaxis])[0]
-        full = tf.image.resize(categories[..., np.newaxis], image.shape[:2], method="nearest")
-        return tf.cast(full[..., 0], tf.uint8).numpy()
+        small = modelio.to_model_input(modelio.resize_image_tf(image, self.image_size).numpy())
+        return modelio.to_full_size(self.predict_categories(small[np.newaxis])[0], image.shape[:2])
 
     def predict_bytes(self, content: bytes) -> predict.Prediction:
         """Image file bytes -> :class:`seglib.predict.Prediction` (bad bytes raise ``ImageError``)."""
@@ -322,10 +334,10 @@ def _formats(model_path: Path, model: keras.Model, root, folder: Path, size: tup
     keras_call = tf.function(lambda x: model(x, training=False))   # as Predictor calls it
     saved = tf.saved_model.load(str(export_saved_model(model, folder / "saved_model", size)))
     formats = [
-        _Format("Keras", model_path, lambda images: train.predict_categories(model, images, batch_size),
+        _Format("Keras", model_path, lambda images: modelio.predict_categories(model, images, batch_size),
                 lambda: keras_call(one).numpy()),
         _Format("SavedModel", folder / "saved_model",
-                lambda images: np.argmax(saved.serve(tf.constant(images)).numpy(), axis=-1).astype(np.uint8),
+                lambda images: modelio.to_categories(saved.serve(tf.constant(images)).numpy()),
                 lambda: saved.serve(one).numpy())]
     calibration = representative_images(root, size, representative_count)
     for quantization, label in (("none", "float32"), ("float16", "float16"), ("int8", "int8")):

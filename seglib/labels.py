@@ -19,7 +19,8 @@ import numpy as np
 __all__ = [
     "Label", "Category", "LABELS", "CATEGORIES", "IGNORE", "INSTANCE_FACTOR", "NUM_LABEL_IDS", "NUM_CATEGORIES", "NUM_TRAIN_IDS",
     "NAME_TO_LABEL", "ID_TO_LABEL", "CATEGORY_NAMES", "CATEGORY_TO_LABELS", "EVALUATED_CATEGORY_IDS",
-    "ID_TO_CATEGORY_LUT", "ID_TO_TRAIN_ID_LUT", "LABEL_PALETTE", "CATEGORY_PALETTE", "COLOR_TO_ID",
+    "ID_TO_CATEGORY_LUT", "ID_TO_TRAIN_ID_LUT", "LABEL_PALETTE", "CATEGORY_PALETTE", "IGNORE_COLOR",
+    "CATEGORY_PALETTE_256", "COLOR_TO_ID",
     "label_from_name",
 ]
 
@@ -138,6 +139,13 @@ LABEL_PALETTE.flags.writeable = False
 #: ``palette[category_id] -> RGB``, (NUM_CATEGORIES, 3) uint8.
 CATEGORY_PALETTE: np.ndarray = np.array([c.color for c in CATEGORIES], dtype=np.uint8)
 CATEGORY_PALETTE.flags.writeable = False
+#: How IGNORE pixels are drawn, in every picture and palette PNG: white, a colour no category uses.
+IGNORE_COLOR: tuple[int, int, int] = (255, 255, 255)
+#: ``palette[value] -> RGB`` for every uint8 value of a category mask, (256, 3) uint8: the category colours, and
+#: IGNORE_COLOR for IGNORE (and for the values no mask holds). Pictures and palette PNGs both use it.
+CATEGORY_PALETTE_256: np.ndarray = np.full((256, 3), IGNORE_COLOR, dtype=np.uint8)
+CATEGORY_PALETTE_256[:NUM_CATEGORIES] = CATEGORY_PALETTE
+CATEGORY_PALETTE_256.flags.writeable = False
 
 #: RGB colour -> label id. Colours are not unique in the official table (ids 0-4 are all black, pole and
 #: polegroup share grey, car and license plate share blue): a colour maps to the *first* label id that has it,

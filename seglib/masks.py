@@ -34,7 +34,7 @@ __all__ = [
     "pair_lookup_table", "label_ids_to_categories", "label_ids_to_categories_loop", "label_ids_to_train_ids", "label_ids_to_color", "color_to_label_ids",
     "color_to_categories", "categories_to_one_hot", "one_hot_to_categories",
     "instance_ids_to_label_ids", "polygons_to_label_ids", "polygons_to_instance_ids",
-    "voc_xml_to_polygons", "polygons_to_voc_xml",
+    "voc_xml_to_polygons", "polygons_to_voc_xml", "check_size", "nearest_indices", "resize_nearest", "category_shares",
 ]
 
 PathLike = str | os.PathLike
@@ -518,3 +518,49 @@ def polygons_to_voc_xml(polygons: Mapping[str, Any], filename: str = "") -> str:
     buffer = io.StringIO()
     ElementTree.ElementTree(root).write(buffer, encoding="unicode", xml_declaration=True)
     return buffer.getvalue() + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Resizing and counting
+# ---------------------------------------------------------------------------------------------------------
+
+def check_size(size: Any) -> tuple[int, int]:
+    """Validate an ``(H, W)`` size of two positive integers; returns it as a tuple."""
+    values = tuple(size)
+    if len(values) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+                                   for v in values):
+        raise ValueError(f"size must be two positive integers (height, width), got {values!r}")
+    return int(values[0]), int(values[1])
+
+
+def nearest_indices(n_in: int, n_out: int) -> np.ndarray:
+    """Source index of each of ``n_out`` output samples: ``floor((i + 0.5) * n_in / n_out)``, the input pixel under
+    the output pixel's centre, computed exactly in integers as ``(2i + 1) * n_in // (2 n_out)`` (a centre that
+    falls exactly on a border between two input pixels takes the later one)."""
+    return (2 * np.arange(n_out, dtype=np.int64) + 1) * int(n_in) // (2 * int(n_out))
+
+
+def resize_nearest(mask: np.ndarray, size: Any) -> np.ndarray:
+    """Resize a mask with nearest-neighbour sampling only, so every output value is a value of the input.
+
+    ``mask: (H, W)`` integers (label ids, category ids, predictions, ...) -> ``(h, w)`` of the same dtype, where
+    ``size = (h, w)``; output pixel ``(i, j)`` takes input pixel ``(nearest_indices(H, h)[i],
+    nearest_indices(W, w)[j])``. The one mask resize of seglib: prepared copies, the training pipelines
+    (:func:`seglib.modelio.resize_mask_tf` computes the same indices) and predictions brought back to full size.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or not (np.issubdtype(mask.dtype, np.integer) or mask.dtype == bool):
+        raise ValueError(f"mask must be a 2-D (H, W) integer array, got shape {mask.shape} dtype {mask.dtype}")
+    if mask.size == 0:
+        raise ValueError("mask is empty; there is nothing to resize")
+    height, width = check_size(size)
+    return mask[np.ix_(nearest_indices(mask.shape[0], height), nearest_indices(mask.shape[1], width))]
+
+
+def category_shares(categories: np.ndarray) -> dict[str, float]:
+    """``categories: (H, W)`` category ids (IGNORE allowed) -> the fraction of all pixels in each category, by name
+    (IGNORE pixels count in the total but in no category)."""
+    categories = check_categories(categories)
+    counts = np.bincount(categories.ravel(), minlength=256)
+    total = max(categories.size, 1)
+    return {name: float(counts[i] / total) for i, name in enumerate(labels.CATEGORY_NAMES)}

@@ -4,10 +4,10 @@
   ``ValueError``) whose ``status`` is the HTTP answer a server should give: 400 not an image or truncated, 413 too
   many pixels to decode safely, 415 a format the model cannot read. Greyscale, palette, RGBA (its alpha dropped:
   a camera frame has none) and 16-bit images are converted, not refused.
-* :class:`Predictor` holds a trained model and predicts a full-size category mask: the image is resized to the
-  model's input size with **the same resize the training pipelines use** (:func:`seglib.data.resize_image`),
-  scaled to [0, 1], passed through the model, and the argmax is resized back to the image's size by nearest
-  neighbour (as :func:`seglib.train.evaluate` scores it).
+* :class:`Predictor` holds a trained model and predicts a full-size category mask through the model's contract,
+  :mod:`seglib.modelio`: the image is resized to the model's input size with **the same resize the training
+  pipelines use**, scaled to [0, 1], passed through the model, and the argmax is resized back to the image's
+  size by nearest neighbour (as :func:`seglib.train.evaluate` scores it).
 * :func:`encode_png` and :func:`mask_png` write arrays as PNG bytes for answers.
 
 The same bytes give the same mask in a notebook, the Flask app and ``score.py`` because all three call
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from seglib import cityscapes, labels, masks
+from seglib import datasets, labels, masks, modelio
 
 __all__ = ["MODEL_ENV", "MAX_PIXELS", "MAX_SIDE", "ImageError", "Prediction", "Predictor", "decode_image", "encode_png",
            "mask_png", "decode_mask_png", "default_model_path", "load_predictor"]
@@ -128,9 +127,7 @@ def mask_png(categories: np.ndarray) -> bytes:
     ``np.asarray(Image.open(...))``) and image viewers show the official category colours."""
     categories = masks.check_categories(categories)
     image = Image.frombytes("P", categories.shape[::-1], np.ascontiguousarray(categories).tobytes())
-    palette = np.zeros((256, 3), np.uint8)
-    palette[: labels.NUM_CATEGORIES] = labels.CATEGORY_PALETTE
-    image.putpalette(palette.ravel().tolist())
+    image.putpalette(labels.CATEGORY_PALETTE_256.ravel().tolist())
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=1, compress_type=3)  # zlib's run-length strategy: masks are runs
     return buffer.getvalue()
@@ -156,8 +153,7 @@ class Prediction:
     @property
     def shares(self) -> dict[str, float]:
         """Fraction of the image's pixels predicted as each category."""
-        counts = np.bincount(self.categories.ravel(), minlength=labels.NUM_CATEGORIES)
-        return {name: float(counts[i] / self.categories.size) for i, name in enumerate(labels.CATEGORY_NAMES)}
+        return masks.category_shares(self.categories)
 
     def colored(self) -> np.ndarray:
         from seglib import viz
@@ -191,9 +187,9 @@ class Predictor:
     def __init__(self, model, image_size: Sequence[int] | None = None, max_pixels: int = MAX_PIXELS):
         import keras
 
-        from seglib import backends, data, losses, metrics  # noqa: F401 - losses/metrics register saved objects
+        from seglib import backends, keras_metrics, losses  # noqa: F401 - they register saved objects
         tf = backends.require_tensorflow("seglib.predict.Predictor (the web app's and the endpoint's model)",
-                                         "seglib.train.predict_categories")
+                                         "seglib.modelio.predict_categories")
         from seglib.profiles import get_profile
 
         if not isinstance(model, keras.Model):
@@ -212,17 +208,9 @@ class Predictor:
             raise ValueError(f"the model predicts {model.output_shape[-1]} classes; the web app and endpoint "
                              f"serve {labels.NUM_CATEGORIES}-category models")
         self.max_pixels = max_pixels
-        self._tf, self._data = tf, data  # imported here, not while tracing: data.py makes constants at import
-        self._predict = tf.function(self._graph, input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)],
-                                    reduce_retracing=True)
-
-    def _graph(self, image):
-        tf = self._tf
-        small = self._data.resize_image(image, self.image_size)
-        probabilities = self.model(tf.cast(small, tf.float32)[tf.newaxis] / 255.0, training=False)
-        categories = tf.cast(tf.argmax(probabilities[0], axis=-1), tf.uint8)
-        full = tf.image.resize(categories[..., tf.newaxis], tf.shape(image)[:2], method="nearest")
-        return tf.cast(full[..., 0], tf.uint8)
+        # the model's whole contract as one graph (seglib.modelio.predict_full_size_tf), traced once for any size
+        self._predict = tf.function(lambda image: modelio.predict_full_size_tf(self.model, image, self.image_size),
+                                    input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)], reduce_retracing=True)
 
     def predict_array(self, image: np.ndarray) -> np.ndarray:
         """``(H, W, 3) uint8`` RGB -> ``(H, W) uint8`` category ids at the same size."""
@@ -241,9 +229,9 @@ class Predictor:
 
 
 def default_model_path(profile: str | None = None) -> Path:
-    """The model a server loads: ``$SEGLIB_MODEL`` if set, else the U-Net saved by chapter 9 (training) for the run
-    profile, its first seed where several were trained (the newest such run if there are several). Raises
-    ``FileNotFoundError`` saying how to get one."""
+    """The model a server loads: ``$SEGLIB_MODEL`` if set, else the U-Net chapter 9 trained for the run profile
+    (:func:`seglib.datasets.find_run` of :data:`seglib.datasets.BOOK_MODEL`: its first seed, the newest run where
+    there are several). Raises ``FileNotFoundError`` saying how to get one."""
     from seglib.profiles import get_profile
 
     if os.environ.get(MODEL_ENV):
@@ -252,22 +240,12 @@ def default_model_path(profile: str | None = None) -> Path:
             raise FileNotFoundError(f"{MODEL_ENV}={path} names no file")
         return path
     profile_name = get_profile(profile).name
-    runs = cityscapes.default_data_dir() / "runs"
-    candidates = sorted(runs.glob(f"unet16-{profile_name}-*/final.keras"), key=lambda p: (_seed(p) == 0,
-                                                                                          p.stat().st_mtime))
-    if not candidates:
+    try:
+        return datasets.find_run(datasets.BOOK_MODEL, profile_name)
+    except FileNotFoundError as error:
         raise FileNotFoundError(
             f"no trained model: set {MODEL_ENV} to a .keras file, or run chapter 9 (book/09_training.ipynb) with "
-            f"SEGLIB_PROFILE={profile_name} to train one under {runs}")
-    return candidates[-1]
-
-
-def _seed(model_path: Path) -> int | None:
-    """The seed a saved run was trained with (from its ``run.json``), or None where unknown."""
-    try:
-        return json.loads((model_path.parent / "run.json").read_text())["settings"].get("seed")
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+            f"SEGLIB_PROFILE={profile_name} to train one ({error})") from None
 
 
 def load_predictor(path: str | os.PathLike | None = None) -> Predictor:

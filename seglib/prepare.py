@@ -22,7 +22,6 @@ Safety rules, all enforced here rather than in the command-line script:
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -31,12 +30,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from seglib.cityscapes import SPLITS, Frame, check_dataset_root, default_data_dir, list_frames, read_image
-from seglib.masks import check_categories, check_label_ids, label_ids_to_categories, read_label_ids
+from seglib import safeio
+from seglib.cityscapes import SPLITS, Frame, check_dataset_root, list_frames, read_image
+from seglib.datasets import data_dir
+from seglib.masks import (check_categories, check_label_ids, check_size, label_ids_to_categories, read_label_ids,
+                          resize_nearest)
 
 __all__ = [
-    "MARKER_NAME", "LEDGER_NAME", "PrepareReport", "OutputRoot", "category_mask_path", "check_size",
-    "resize_mask", "resize_image", "default_output_root", "check_output_root", "open_output_root",
+    "MARKER_NAME", "LEDGER_NAME", "PrepareReport", "OutputRoot", "category_mask_path", "resize_image", "default_output_root", "check_output_root", "open_output_root",
     "available_splits", "prepare_frame", "prepare_split", "prepare_dataset",
 ]
 
@@ -64,40 +65,10 @@ class PrepareReport:
 # Resizing (pure functions on arrays)
 # ---------------------------------------------------------------------------------------------------------
 
-def check_size(size: Iterable[int]) -> tuple[int, int]:
-    """Validate an ``(H, W)`` size of two positive integers; returns it as a tuple."""
-    values = tuple(size)
-    if len(values) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
-                                   for v in values):
-        raise ValueError(f"size must be two positive integers (height, width), got {values!r}")
-    return int(values[0]), int(values[1])
-
-
-def _nearest_indices(n_in: int, n_out: int) -> np.ndarray:
-    """Source index of each output index: ``floor((i + 0.5) * n_in / n_out)``, computed exactly in integers."""
-    return (2 * np.arange(n_out, dtype=np.int64) + 1) * n_in // (2 * n_out)
-
-
-def resize_mask(mask: np.ndarray, size: Iterable[int]) -> np.ndarray:
-    """Resize a mask with nearest-neighbour sampling only, so every output value is a value of the input.
-
-    ``mask: (H, W)`` integers (label ids, category ids, ...) -> ``(h, w)`` of the same dtype (uint8 for
-    labelIds and categoryIds), where ``size = (h, w)``. Output pixel ``(i, j)`` takes input pixel
-    ``(floor((i + 0.5) * H / h), floor((j + 0.5) * W / w))``: the input pixel under its centre.
-    """
-    mask = np.asarray(mask)
-    if mask.ndim != 2 or not np.issubdtype(mask.dtype, np.integer):
-        raise ValueError(f"mask must be a 2-D (H, W) integer array, got shape {mask.shape} dtype {mask.dtype}")
-    if mask.size == 0:
-        raise ValueError("mask is empty; there is nothing to resize")
-    height, width = check_size(size)
-    rows = _nearest_indices(mask.shape[0], height)
-    cols = _nearest_indices(mask.shape[1], width)
-    return mask[rows[:, None], cols[None, :]]
-
-
 def resize_image(image: np.ndarray, size: Iterable[int]) -> np.ndarray:
-    """Resize an RGB image: area averaging (Pillow ``BOX``) when no side grows, bilinear otherwise.
+    """Resize an RGB image for a stored copy: area averaging (Pillow ``BOX``: each output pixel is the mean of the
+    input pixels it covers, as downscaled datasets are made) when no side grows, bilinear otherwise. Masks are resized
+    by :func:`seglib.masks.resize_nearest`; the model's own resize is :func:`seglib.modelio.resize_image`.
 
     ``image: (H, W, 3) uint8`` -> ``(h, w, 3) uint8``, where ``size = (h, w)``.
     """
@@ -129,11 +100,12 @@ def category_mask_path(frame: Frame) -> Path:
 
 
 def default_output_root(size: Iterable[int] | None = None) -> Path:
-    """``default_data_dir()/prepared-{H}x{W}``, or ``default_data_dir()/prepared-fullsize`` without a size."""
+    """``data_dir()/prepared-{H}x{W}``, or ``data_dir()/prepared-fullsize`` without a size
+    (:func:`seglib.datasets.data_dir`)."""
     if size is None:
-        return default_data_dir() / "prepared-fullsize"
+        return data_dir() / "prepared-fullsize"
     height, width = check_size(size)
-    return default_data_dir() / f"prepared-{height}x{width}"
+    return data_dir() / f"prepared-{height}x{width}"
 
 
 def check_output_root(input_root: PathLike, output_root: PathLike) -> tuple[Path, Path]:
@@ -158,18 +130,16 @@ def check_output_root(input_root: PathLike, output_root: PathLike) -> tuple[Path
 
 
 class OutputRoot:
-    """An output root opened by :func:`open_output_root`: writes files atomically and records them in the ledger."""
+    """An output root opened by :func:`open_output_root`: writes files atomically and records them in its ledger
+    (:class:`seglib.safeio.Ledger`) before writing them."""
 
-    def __init__(self, path: Path, source: Path, size: tuple[int, int] | None, written: set[str]):
+    def __init__(self, path: Path, source: Path, size: tuple[int, int] | None):
         self.path, self.source, self.size = path, source, size
-        self._written = written
-
-    def _relative(self, path: Path) -> str:
-        return path.relative_to(self.path).as_posix()
+        self.ledger = safeio.Ledger(path, LEDGER_NAME)
 
     def is_ours(self, path: Path) -> bool:
         """Whether ``path`` (inside the root) is listed in the ledger as written by this module."""
-        return self._relative(path) in self._written
+        return path in self.ledger
 
     def is_up_to_date(self, path: Path, inputs: Iterable[Path]) -> bool:
         """True if ``path`` exists, was written by us and is at least as new as every input.
@@ -178,62 +148,15 @@ class OutputRoot:
         """
         if not path.exists():
             return False
-        if not self.is_ours(path):
-            raise FileExistsError(
-                f"{path} exists but was not written by prepare_cityscapes (it is not in {self.path / LEDGER_NAME}); "
-                "it is left alone - move it away, or choose another --out"
-            )
+        self.ledger.check_ours(path, f"{path} exists but was not written by prepare_cityscapes (it is not in "
+                                     f"{self.ledger.path}); it is left alone - move it away, or choose another --out")
         newest_input = max(source.stat().st_mtime_ns for source in inputs)
         return path.stat().st_mtime_ns >= newest_input
 
-    def _record(self, path: Path) -> None:
-        """Add ``path`` to the ledger *before* it is written, so an interrupted write is still ours next time."""
-        relative = self._relative(path)
-        if relative not in self._written:
-            with open(self.path / LEDGER_NAME, "a", encoding="utf-8") as ledger:
-                ledger.write(relative + "\n")
-            self._written.add(relative)
-
     def write_png(self, path: Path, array: np.ndarray, mode: str) -> None:
-        """Write ``array`` as a PNG of Pillow ``mode`` (``"L"`` or ``"RGB"``): a temp file, then ``os.replace``."""
-        self._record(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
-        try:
-            Image.fromarray(array, mode=mode).save(temporary, format="PNG")
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
-
-
-def _read_marker(target: Path) -> dict:
-    try:
-        return json.loads((target / MARKER_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"cannot read {target / MARKER_NAME} ({error}); delete {target} and prepare again") from None
-
-
-def _check_marker(target: Path, source: Path, size: tuple[int, int] | None) -> None:
-    marker = _read_marker(target)
-    recorded_size = tuple(marker["size"]) if marker.get("size") else None
-    if marker.get("tool") != _TOOL or marker.get("source") != str(source) or recorded_size != size:
-        raise ValueError(
-            f"output root {target} was prepared from {marker.get('source')} at size {recorded_size or 'full'}, "
-            f"not from {source} at size {size or 'full'}; choose another --out, or delete {target} to redo it"
-        )
-
-
-def _create_marker(target: Path, source: Path, size: tuple[int, int] | None) -> None:
-    if target.exists() and any(target.iterdir()):
-        raise FileExistsError(
-            f"output root {target} is not empty and was not made by prepare_cityscapes (no {MARKER_NAME}); "
-            "nothing is written there - choose a new or empty --out folder"
-        )
-    target.mkdir(parents=True, exist_ok=True)
-    marker = {"tool": _TOOL, "source": str(source), "size": list(size) if size else None}
-    temporary = target / f"{MARKER_NAME}.tmp-{os.getpid()}"
-    temporary.write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, target / MARKER_NAME)
+        """Write ``array`` as a PNG of Pillow ``mode`` (``"L"`` or ``"RGB"``), atomically, recorded first."""
+        self.ledger.record(path)
+        safeio.atomic_write(path, lambda temporary: Image.fromarray(array, mode=mode).save(temporary, format="PNG"))
 
 
 def open_output_root(input_root: PathLike, output_root: PathLike, size: Iterable[int] | None = None) -> OutputRoot:
@@ -241,13 +164,17 @@ def open_output_root(input_root: PathLike, output_root: PathLike, size: Iterable
     made earlier for the same input root and size. Raises as described in the module docstring."""
     size = None if size is None else check_size(size)
     source, target = check_output_root(input_root, output_root)
-    if (target / MARKER_NAME).is_file():
-        _check_marker(target, source, size)
-    else:
-        _create_marker(target, source, size)
-    ledger = target / LEDGER_NAME
-    written = set(ledger.read_text(encoding="utf-8").split("\n")) - {""} if ledger.is_file() else set()
-    return OutputRoot(target, source, size, written)
+    wanted = {"tool": _TOOL, "source": str(source), "size": list(size) if size else None}
+    marker = safeio.claim_folder(target, MARKER_NAME, wanted, not_ours=(
+        f"output root {target} is not empty and was not made by prepare_cityscapes (no {MARKER_NAME}); "
+        "nothing is written there - choose a new or empty --out folder"))
+    recorded_size = tuple(marker["size"]) if marker.get("size") else None
+    if marker.get("tool") != _TOOL or marker.get("source") != str(source) or recorded_size != size:
+        raise ValueError(
+            f"output root {target} was prepared from {marker.get('source')} at size {recorded_size or 'full'}, "
+            f"not from {source} at size {size or 'full'}; choose another --out, or delete {target} to redo it"
+        )
+    return OutputRoot(target, source, size)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -299,7 +226,7 @@ def prepare_frame(frame: Frame, output: OutputRoot) -> PrepareReport:
         return PrepareReport(frames=1, skipped=len(targets))
     label_ids = _read_checked_labels(frame)
     if output.size is not None:
-        label_ids = check_label_ids(resize_mask(label_ids, output.size))
+        label_ids = check_label_ids(resize_nearest(label_ids, output.size))
     if "categoryIds" in todo:
         output.write_png(todo["categoryIds"], check_categories(label_ids_to_categories(label_ids), False), "L")
     if "labelIds" in todo:

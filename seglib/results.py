@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from seglib import bench, cityscapes
+from seglib import bench, datasets
 
 __all__ = ["SCHEMA", "BOOK_RESULTS", "PLATEAU_TOLERANCE", "Spread", "results_dir", "results_path", "new_document",
            "add_seed", "write", "load", "validate", "shipped", "spread", "compare", "outcome", "reached_plateau",
@@ -57,7 +57,7 @@ class Spread:
 
 def results_dir() -> Path:
     """Where live results files go: ``$SEGLIB_DATA/results``."""
-    return cityscapes.default_data_dir() / "results"
+    return datasets.data_dir() / "results"
 
 
 def results_path(experiment: str, profile: str, folder: str | os.PathLike | None = None) -> Path:

@@ -18,7 +18,6 @@ which gives the same batches.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -30,12 +29,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from seglib import backends, bench, cityscapes, data, labels, losses, masks, metrics
+from seglib import backends, bench, data, datasets, keras_metrics, labels, losses, masks, metrics, modelio, safeio
 from seglib.profiles import Profile, get_profile
 
-__all__ = ["Run", "Evaluation", "BinaryEvaluation", "configure_devices", "fit", "train_or_load", "runs_dir",
+__all__ = ["Run", "Evaluation", "BinaryEvaluation", "configure_devices", "fit", "train_or_load",
            "run_folder", "is_finished", "learning_rate_schedule", "architecture_fingerprint",
-           "predict_categories", "predict_binary", "evaluate", "evaluate_binary", "plot_learning_curves",
+           "evaluate", "evaluate_binary", "plot_learning_curves",
            "show_predictions"]
 
 
@@ -104,7 +103,7 @@ def fit(model: keras.Model, train: "tf.data.Dataset | keras.utils.PyDataset", va
         patience: int = 10, verbose: int = 2, metric: keras.metrics.Metric | None = None,
         schedule: bool = True) -> Run:
     """Compile ``model`` (Adam, ``loss`` default :class:`seglib.losses.CrossEntropyLoss`, ``metric`` default
-    :class:`seglib.metrics.MeanIoU` over the 8 categories) and train it for up to ``epochs`` epochs.
+    :class:`seglib.keras_metrics.MeanIoU` over the 8 categories) and train it for up to ``epochs`` epochs.
 
     With ``schedule`` (and a training set of known length) the learning rate follows
     :func:`learning_rate_schedule` over all ``epochs``, peaking at ``learning_rate``; else it stays constant.
@@ -112,13 +111,13 @@ def fit(model: keras.Model, train: "tf.data.Dataset | keras.utils.PyDataset", va
     Writes ``folder/log.csv`` (one row per epoch) and ``folder/best.keras`` (the epoch with the best validation
     ``metric``); EarlyStopping ends training after ``patience`` epochs without improvement and restores the best
     weights. A binary model (one sigmoid output, chapter 12) passes ``loss=losses.BinaryDiceLoss()`` and
-    ``metric=metrics.BinaryDice()``.
+    ``metric=keras_metrics.BinaryDice()``.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    metric = metric or metrics.MeanIoU(labels.NUM_CATEGORIES)
+    metric = metric or keras_metrics.MeanIoU(labels.NUM_CATEGORIES)
     steps = _steps_per_epoch(train)
     rate = learning_rate_schedule(learning_rate, epochs * steps) if schedule and steps else learning_rate
     model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss or losses.CrossEntropyLoss(), metrics=[metric])
@@ -135,11 +134,6 @@ def fit(model: keras.Model, train: "tf.data.Dataset | keras.utils.PyDataset", va
                time.perf_counter() - start, folder)
 
 
-def runs_dir() -> Path:
-    """Where :func:`train_or_load` keeps its runs: ``$SEGLIB_DATA/runs``."""
-    return cityscapes.default_data_dir() / "runs"
-
-
 def train_or_load(name: str, build: Callable[[], keras.Model], root: str | os.PathLike,
                   profile: Profile | str | None = None, loss: keras.losses.Loss | None = None,
                   learning_rate: float | None = None, epochs: int | None = None, augmentation: bool = True,
@@ -148,14 +142,14 @@ def train_or_load(name: str, build: Callable[[], keras.Model], root: str | os.Pa
     run saved by an earlier call with the same settings.
 
     With ``category`` set, the targets become that category against the rest (:func:`seglib.data.binary_target`),
-    the default loss :class:`seglib.losses.BinaryDiceLoss` and the metric :class:`seglib.metrics.BinaryDice`:
+    the default loss :class:`seglib.losses.BinaryDiceLoss` and the metric :class:`seglib.keras_metrics.BinaryDice`:
     ``build()`` must return a model with one sigmoid output.
 
     ``learning_rate`` (the schedule's peak), ``epochs`` and ``patience`` default to the profile's.
 
     A run is identified by ``name``, the profile (all its sizes), the dataset root, the model's architecture, the
     loss's config, the learning rate, the epochs, augmentation, the seed, the category and the early-stopping
-    ``patience``; its folder under :func:`runs_dir` holds ``final.keras``, ``log.csv`` and ``run.json`` (history,
+    ``patience``; its folder under :func:`seglib.datasets.runs_dir` holds ``final.keras``, ``log.csv`` and ``run.json`` (history,
     seconds, settings). Nothing is reused across different settings.
     """
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
@@ -165,7 +159,8 @@ def train_or_load(name: str, build: Callable[[], keras.Model], root: str | os.Pa
                                   category, patience)
     epochs, learning_rate, patience = settings["epochs"], settings["learning_rate"], settings["patience"]
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with _run_lock(folder):  # a second process asking for the same run waits, then reads it back
+    # a second process asking for the same run (two notebooks under `pytest -n 2`) waits, then reads it back
+    with safeio.file_lock(folder.with_name(folder.name + ".lock")):
         if is_finished(folder):
             saved = json.loads((folder / "run.json").read_text())
             model = keras.models.load_model(folder / "final.keras")
@@ -179,14 +174,13 @@ def train_or_load(name: str, build: Callable[[], keras.Model], root: str | os.Pa
             raise ValueError(f"binary training of category {category} needs a model with one sigmoid output, "
                              f"got {model.output_shape[-1]} outputs (build it with num_classes=1)")
         train, validation = _pipelines(root, profile, seed, augmentation, category)
-        metric = None if category is None else metrics.BinaryDice()
+        metric = None if category is None else keras_metrics.BinaryDice()
         run = fit(model, train, validation, folder, epochs, loss, learning_rate, patience, verbose, metric)
         run.settings = settings
-        run.model.save(folder / "final.keras")
-        temporary = folder / "run.json.partial"
-        temporary.write_text(json.dumps({"history": run.history, "seconds": run.seconds, "settings": settings,
-                                         "machine": run.machine}, indent=1))
-        os.replace(temporary, folder / "run.json")  # written last: its presence means the run is complete
+        safeio.atomic_write(folder / "final.keras", run.model.save)
+        # written last: its presence means the run is complete
+        safeio.atomic_write_json(folder / "run.json", {"history": run.history, "seconds": run.seconds,
+                                                       "settings": settings, "machine": run.machine}, indent=1)
         return run
 
 
@@ -231,7 +225,7 @@ def run_folder(name: str, build: Callable[[], keras.Model], root: str | os.PathL
                profile: Profile | str | None = None, loss: keras.losses.Loss | None = None,
                learning_rate: float | None = None, epochs: int | None = None, augmentation: bool = True,
                seed: int = 0, category: int | None = None, patience: int | None = None) -> tuple[Path, dict]:
-    """The folder under :func:`runs_dir` where :func:`train_or_load` keeps the run with these arguments, and the
+    """The folder under :func:`seglib.datasets.runs_dir` where :func:`train_or_load` keeps the run with these arguments, and the
     settings that identify it (the folder name ends with a hash of them; a backend other than TensorFlow is one of
     them). Nothing is trained."""
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
@@ -248,25 +242,13 @@ def run_folder(name: str, build: Callable[[], keras.Model], root: str | os.PathL
     if backends.backend() != "tensorflow":  # another backend computes other numbers: its own run (absent on TF)
         settings["backend"] = backends.backend()
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    return runs_dir() / f"{name}-{profile.name}-{key}", settings
+    return datasets.runs_dir() / datasets.run_folder_name(name, profile, key), settings
 
 
 def is_finished(folder: str | os.PathLike) -> bool:
     """Whether ``folder`` holds a complete run (``run.json`` is written last)."""
     folder = Path(folder)
     return (folder / "run.json").is_file() and (folder / "final.keras").is_file()
-
-
-@contextlib.contextmanager
-def _run_lock(folder: Path):
-    """An exclusive lock on ``folder``'s run (a ``.lock`` file beside it), so that two processes (two notebooks
-    under ``pytest -n 2``, two chapters in two kernels) never train into the same folder at once."""
-    with open(folder.with_name(folder.name + ".lock"), "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _augmentation():
@@ -277,16 +259,6 @@ def _augmentation():
 # ---------------------------------------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------------------------------------
-
-
-def predict_categories(model: keras.Model, images: np.ndarray, batch_size: int = 8) -> np.ndarray:
-    """``images: (B, h, w, 3) float32`` in [0, 1] -> ``(B, h, w) uint8`` predicted category ids (argmax)."""
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"images must be (B, H, W, 3), got {images.shape}")
-    batches = [np.asarray(model(images[start:start + batch_size], training=False))  # no predict() retracing
-               for start in range(0, len(images), batch_size)]
-    return np.argmax(np.concatenate(batches), axis=-1).astype(np.uint8)
 
 
 @dataclass
@@ -323,21 +295,16 @@ def evaluate(model: keras.Model | Callable[[np.ndarray], np.ndarray], root: str 
     """
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     size = tuple(image_size or profile.image_size)
-    predict = (lambda images: predict_categories(model, images)) if isinstance(model, keras.Model) else model
-    sequence = data.SegmentationSequence(root, split, profile, image_size=size, batch_size=profile.batch_size)
-    category_iou, confusion = metrics.CategoryIoU(), metrics.ConfusionMatrix(labels.NUM_CATEGORIES)
-    for batch in range(len(sequence)):
-        images, _ = sequence[batch]
-        predicted = predict(images)
-        indices = sequence.order[batch * sequence.batch_size:(batch + 1) * sequence.batch_size]
-        frames = [sequence.frames[int(index)] for index in indices]
-        for frame, prediction in zip(frames, predicted):
-            label_ids = masks.read_label_ids(frame.gt_path("labelIds"))
-            full = data.resize_nearest(prediction, label_ids.shape)
+    predict = (lambda images: modelio.predict_categories(model, images)) if isinstance(model, keras.Model) else model
+    category_iou, confusion, count = metrics.CategoryIoU(), metrics.ConfusionMatrix(labels.NUM_CATEGORIES), 0
+    for frames, images, truths in data.evaluation_batches(root, split, size, profile.batch_size):
+        for label_ids, prediction in zip(truths, predict(images)):
+            full = modelio.to_full_size(prediction, label_ids.shape)
             category_iou.update(label_ids, full)
             confusion.update(masks.label_ids_to_categories(label_ids), full)
+        count += len(frames)
     scores, mean = category_iou.result()
-    return Evaluation(scores, mean, confusion.matrix, len(sequence.frames))
+    return Evaluation(scores, mean, confusion.matrix, count)
 
 @dataclass
 class BinaryEvaluation:
@@ -350,19 +317,6 @@ class BinaryEvaluation:
     confusion: np.ndarray  # 2x2: rows truth (rest, category), columns prediction
 
 
-def predict_binary(model: keras.Model, images: np.ndarray, threshold: float = 0.5, batch_size: int = 8) -> np.ndarray:
-    """``images: (B, h, w, 3) float32`` in [0, 1] -> ``(B, h, w) uint8`` 0/1: a one-sigmoid model's probability
-    above ``threshold``."""
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"images must be (B, H, W, 3), got {images.shape}")
-    if model.output_shape[-1] != 1:
-        raise ValueError(f"predict_binary needs a model with one sigmoid output, got {model.output_shape[-1]}")
-    batches = [np.asarray(model(images[start:start + batch_size], training=False))[..., 0]
-               for start in range(0, len(images), batch_size)]
-    return (np.concatenate(batches) > threshold).astype(np.uint8)
-
-
 def evaluate_binary(model: keras.Model | Callable[[np.ndarray], np.ndarray], root: str | os.PathLike, category: int,
                     split: str = "val", profile: Profile | str | None = None, threshold: float = 0.5) -> BinaryEvaluation:
     """Score a binary model of ``category`` on ``split`` like :func:`evaluate`: predictions resized back to each
@@ -373,17 +327,12 @@ def evaluate_binary(model: keras.Model | Callable[[np.ndarray], np.ndarray], roo
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     if isinstance(model, keras.Model):
         keras_model = model
-        model = lambda images: predict_binary(keras_model, images, threshold)  # noqa: E731
-    sequence = data.SegmentationSequence(root, split, profile, batch_size=profile.batch_size)
+        model = lambda images: modelio.predict_binary(keras_model, images, threshold)  # noqa: E731
     confusion, frame_dice = metrics.ConfusionMatrix(2), []
-    for batch in range(len(sequence)):
-        images, _ = sequence[batch]
-        predicted = model(images)
-        indices = sequence.order[batch * sequence.batch_size:(batch + 1) * sequence.batch_size]
-        for index, prediction in zip(indices, predicted):
-            label_ids = masks.read_label_ids(sequence.frames[int(index)].gt_path("labelIds"))
+    for _, images, truths in data.evaluation_batches(root, split, profile.image_size, profile.batch_size):
+        for label_ids, prediction in zip(truths, model(images)):
             truth = (masks.label_ids_to_categories(label_ids) == category).astype(np.uint8)
-            full = data.resize_nearest(prediction, truth.shape)
+            full = modelio.to_full_size(prediction, truth.shape)
             confusion.update(truth, full)
             frame_dice.append(losses.binary_dice_score(truth, full))
     matrix = confusion.matrix
@@ -425,7 +374,7 @@ def show_predictions(model: keras.Model, root: str | os.PathLike, split: str = "
 
     sequence = data.SegmentationSequence(root, split, profile, batch_size=count)
     images, truth = sequence[0]
-    predicted = predict_categories(model, images)
+    predicted = modelio.predict_categories(model, images)
     figure, axes = plt.subplots(len(images), 3, figsize=(15, 2.6 * len(images)), squeeze=False)
     for row, (image, true_mask, predicted_mask) in enumerate(zip(images, truth, predicted)):
         panels = (np.round(image * 255).astype(np.uint8), viz.colorize_categories(true_mask),

@@ -1,4 +1,4 @@
-"""Pictures of masks: colourising, overlays on the image, legends and per-category pixel shares."""
+"""Pictures of masks: colourising, overlays on the image, legends."""
 
 from __future__ import annotations
 
@@ -6,18 +6,13 @@ import numpy as np
 
 from seglib import labels, masks
 
-__all__ = ["IGNORE_COLOR", "colorize_categories", "colorize_label_ids", "overlay", "category_shares",
-           "legend_handles", "show_row"]
-
-#: How IGNORE pixels are drawn: white, a colour no category uses.
-IGNORE_COLOR: tuple[int, int, int] = (255, 255, 255)
-_CATEGORY_COLORS = np.full((256, 3), IGNORE_COLOR, dtype=np.uint8)
-_CATEGORY_COLORS[: labels.NUM_CATEGORIES] = labels.CATEGORY_PALETTE
+__all__ = ["colorize_categories", "colorize_label_ids", "overlay", "legend_handles", "show_row", "plot_confusion"]
 
 
 def colorize_categories(categories: np.ndarray) -> np.ndarray:
-    """``categories: (H, W)`` category ids 0..7 or IGNORE -> ``(H, W, 3) uint8`` RGB (IGNORE in white)."""
-    return np.take(_CATEGORY_COLORS, masks.check_categories(categories), axis=0)
+    """``categories: (H, W)`` category ids 0..7 or IGNORE -> ``(H, W, 3) uint8`` RGB (IGNORE in
+    ``labels.IGNORE_COLOR``, white)."""
+    return np.take(labels.CATEGORY_PALETTE_256, masks.check_categories(categories), axis=0)
 
 
 def colorize_label_ids(label_ids: np.ndarray) -> np.ndarray:
@@ -37,14 +32,6 @@ def overlay(image: np.ndarray, mask_rgb: np.ndarray, alpha: float = 0.5) -> np.n
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
     blended = (1.0 - alpha) * image.astype(np.float32) + alpha * mask_rgb.astype(np.float32)
     return np.round(blended).astype(np.uint8)
-
-
-def category_shares(categories: np.ndarray) -> dict[str, float]:
-    """Fraction of the pixels in each category (IGNORE pixels count in the total but in no category)."""
-    categories = masks.check_categories(categories)
-    counts = np.bincount(categories.ravel(), minlength=256)
-    total = max(categories.size, 1)
-    return {name: counts[i] / total for i, name in enumerate(labels.CATEGORY_NAMES)}
 
 
 def legend_handles(kind: str = "categories") -> list:
@@ -86,3 +73,42 @@ def show_row(panels: dict[str, np.ndarray], legend: str | None = "categories", w
         figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), frameon=False)
         figure.subplots_adjust(bottom=0.15)
     return figure
+
+
+def plot_confusion(matrix: np.ndarray, names: tuple[str, ...] | list[str] = labels.CATEGORY_NAMES, axis=None,
+                   title: str = "", colorbar: bool = True, fontsize: float | None = None):
+    """Draw a confusion matrix as a heatmap, each row normalised to the true class's pixels.
+
+    ``matrix``: ``(K, K)`` pixel counts, any integer or float dtype (``metrics.confusion_matrix`` gives int64),
+    ``matrix[i, j]`` = pixels of true class ``i`` predicted as ``j``. ``names``: the ``K`` class names, for both
+    axes (default the 8 categories). Each row is divided by its sum, so the picture shows ``(K, K) float64`` shares
+    in [0, 1] (rows = truth, columns = prediction, colour scale fixed to 0..1); a row with no pixels stays 0.
+
+    Draws on ``axis`` if given, else on a new 6.5×5.5-inch figure; ``title`` goes above, ``colorbar`` adds a colour
+    bar beside the axis, ``fontsize`` sets the tick and axis labels' size (small panels side by side). Returns the
+    matplotlib axis (its figure is ``axis.figure``; the shares drawn are ``axis.images[-1].get_array()``).
+    """
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"matrix must be square (K, K), got shape {matrix.shape}")
+    if len(names) != matrix.shape[0]:
+        raise ValueError(f"names has {len(names)} entries for a {matrix.shape[0]}x{matrix.shape[1]} matrix")
+    totals = matrix.sum(axis=1, keepdims=True)
+    shares = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+    if axis is None:
+        _, axis = plt.subplots(figsize=(6.5, 5.5))
+    image = axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    ticks = range(len(names))
+    axis.set_xticks(ticks, names, rotation=45, ha="right", fontsize=fontsize)
+    axis.set_yticks(ticks, names, fontsize=fontsize)
+    axis.set_xlabel("predicted", fontsize=fontsize)
+    axis.set_ylabel("true", fontsize=fontsize)
+    if title:
+        axis.set_title(title)
+    if colorbar:
+        axis.figure.colorbar(image, ax=axis, label="share of the true category's pixels")
+    return axis
+
+

@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from seglib import labels, losses, metrics, models
+from seglib import keras_metrics, labels, losses, models
 
 out, weights = Path(sys.argv[1]), Path(sys.argv[2])
 rng = np.random.default_rng(7)
@@ -22,7 +22,7 @@ probabilities /= probabilities.sum(-1, keepdims=True)
 found = {f"loss_{name}": float(loss(targets, probabilities)) for name, loss in (
     ("cross_entropy", losses.CrossEntropyLoss()), ("dice", losses.DiceLoss()),
     ("combined", losses.CombinedLoss(dice_weight=3.0)))}
-mean_iou = metrics.MeanIoU(labels.NUM_CATEGORIES)
+mean_iou = keras_metrics.MeanIoU(labels.NUM_CATEGORIES)
 mean_iou.update_state(targets, probabilities)
 found["mean_iou"] = float(mean_iou.result())
 

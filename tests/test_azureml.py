@@ -91,6 +91,47 @@ def test_code_upload_holds_seglib_and_the_scripts_only(layout):
     assert set(library) <= set(uploaded)
 
 
+def _sdk_upload(folder: Path) -> list[tuple[Path, str]]:
+    """The SDK's own list (private helpers of azure-ai-ml, what create_or_update calls), as upload_files gives it."""
+    from azure.ai.ml._utils._asset_utils import get_ignore_file, get_upload_files_from_folder
+
+    pairs = get_upload_files_from_folder(folder, ignore_file=get_ignore_file(folder))
+    return sorted(((Path(local), remote) for local, remote in pairs), key=lambda pair: pair[1])
+
+
+def test_upload_files_lists_what_the_sdk_uploads_from_the_repository():
+    upload = _load_deploy().upload_files(REPO)
+    assert upload == _sdk_upload(REPO)
+    remotes = [remote for _, remote in upload]
+    assert {"seglib/predict.py", str(SCORE), "data_scripts/train.py"} <= set(remotes)
+    assert not any(remote.startswith(("book/", "tests/", ".git/")) or remote.endswith(".pyc") for remote in remotes)
+    assert all(local == (REPO / remote).resolve() for local, remote in upload)
+
+
+def test_upload_files_follows_the_sdks_ignore_rules(tmp_path):
+    deploy = _load_deploy()
+    for name in ("a.log", "keep.log", "top.txt", "sub/top.txt", "sub/a.log", "build/x.bin", "sub/build/y.bin",
+                 "src/m.py", "src/__pycache__/m.pyc", "docs/x/y/z.md", "docs/z.md", "docs/readme.txt", "[x].txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(name)
+    (tmp_path / ".amlignore").write_text("# a comment, then a blank line\n\n*.log\n!keep.log\n/top.txt\nbuild/\n"
+                                         "__pycache__/\ndocs/**/*.md\n\\[x].txt\n")
+    upload = deploy.upload_files(tmp_path)
+    assert [remote for _, remote in upload] == [".amlignore", "docs/readme.txt", "keep.log", "src/m.py", "sub/top.txt"]
+    assert upload == _sdk_upload(tmp_path)
+    # the top-level files are re-included, files below a left-out folder too (unlike git), the last match decides
+    for rules in ("/*\n!/src/\n/src/__pycache__/\n", "*\n!*.py\n", "**/\n", "a/**\n!**/*.md\n**/[!a]*.bin\n",
+                  "sub\n?.log\n[a-k]*.*\n[^k]*\n", "/docs/*/\n*/\n"):
+        (tmp_path / ".amlignore").write_text(rules)
+        assert deploy.upload_files(tmp_path) == _sdk_upload(tmp_path), rules
+    (tmp_path / ".amlignore").unlink()
+    (tmp_path / ".gitignore").write_text("*.txt\n")  # read only where there is no .amlignore
+    assert deploy.upload_files(tmp_path) == _sdk_upload(tmp_path)
+    assert not any(remote.endswith(".txt") for _, remote in deploy.upload_files(tmp_path))
+    (tmp_path / ".gitignore").unlink()
+    assert len(deploy.upload_files(tmp_path)) == 13 and deploy.upload_files(tmp_path) == _sdk_upload(tmp_path)
+
+
 def test_find_model_needs_exactly_one_keras_file(layout, tmp_path):
     score = _load_score()
     assert score.find_model(layout["model_dir"]) == layout["model_dir"] / MODEL_NAME / "model.keras"
@@ -108,6 +149,16 @@ def _load_score():
 
     spec = importlib.util.spec_from_file_location("score_under_test", REPO / SCORE)
     module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _load_deploy():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("deploy_under_test", REPO / "deploy" / "azureml" / "deploy.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks the module up there
     spec.loader.exec_module(module)
     return module
 

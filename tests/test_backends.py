@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from _backend_runs import run_on
-from seglib import backends, data, labels
+from seglib import backends, data, labels, masks
 
 HERE = Path(__file__).resolve().parent
 jax = pytest.importorskip("jax", reason="the JAX backend's tests need jax (requirements.txt installs it)")
@@ -99,7 +99,7 @@ def test_nearest_resize_matches_tensorflow(source, target, rng):
     tf = pytest.importorskip("tensorflow")
     mask = rng.integers(0, 8, source).astype(np.uint8)
     expected = tf.image.resize(mask[..., None], target, method="nearest")[..., 0].numpy()
-    np.testing.assert_array_equal(data.resize_nearest(mask, target), expected)
+    np.testing.assert_array_equal(masks.resize_nearest(mask, target), expected)
 
 
 def test_binary_target_numpy_keeps_ignore():

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seglib import cityscapes, labels, webapp
+from seglib import cityscapes, datasets, labels, webapp
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -61,7 +61,7 @@ def browser(tmp_path_factory):
 def site(tiny_model_path, small_dataset):
     """``(url, sample image paths by id)`` of a gunicorn serving the web app."""
     screenshot = bool(os.environ.get("SEGLIB_SCREENSHOT"))
-    dataset = cityscapes.dataset_root() if screenshot else small_dataset
+    dataset = datasets.dataset_root() if screenshot else small_dataset
     model = os.environ.get("SEGLIB_MODEL") if screenshot else None
     env = {"SEGLIB_MODEL": str(model or tiny_model_path), "CITYSCAPES_DATASET": str(dataset),
            webapp.ENDPOINT_URL_ENV: ""}

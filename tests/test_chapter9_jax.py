@@ -15,7 +15,7 @@ def test_chapter_9_executes_on_jax_and_scores_like_tensorflow(tmp_path, monkeypa
     experiment on TensorFlow."""
     if backends.backend() != "tensorflow":
         pytest.skip("runs from the TensorFlow session only")
-    from seglib import cityscapes, experiments, profiles, results
+    from seglib import datasets, experiments, profiles, results
 
     result = run_on("jax", "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "--nbmake-timeout=900",
                     "book/09_training.ipynb", timeout=1200, SEGLIB_PROFILE="smoke", SEGLIB_DATA=str(tmp_path / "jax"),
@@ -26,7 +26,7 @@ def test_chapter_9_executes_on_jax_and_scores_like_tensorflow(tmp_path, monkeypa
     assert " on jax " in on_jax["budget"]["backend"]
     smoke = profiles.get_profile("smoke")
     monkeypatch.setenv("SEGLIB_DATA", str(tmp_path / "tf"))
-    on_tensorflow, _ = experiments.run("09_training", cityscapes.dataset_root(smoke), smoke)
+    on_tensorflow, _ = experiments.run("09_training", datasets.dataset_root(smoke), smoke)
     unet = f"U-Net ({experiments.BOOK_UNET_FILTERS} filters)"
     jax_scores, tf_scores = (document["results"][unet]["mean_category_iou"] for document in (on_jax, on_tensorflow))
     flat = on_tensorflow["results"]["always 'flat'"]["mean_category_iou"][0]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seglib import cityscapes, profiles
+from seglib import cityscapes, datasets, profiles
 
 
 def test_frame_paths_follow_the_cityscapes_layout():
@@ -54,10 +54,10 @@ def test_missing_and_empty_dataset_are_named(tmp_path):
 def test_cityscapes_dataset_variable_is_checked(tmp_path, monkeypatch):
     monkeypatch.setenv(cityscapes.CITYSCAPES_ENV, str(tmp_path))
     with pytest.raises(FileNotFoundError, match="missing leftImg8bit and gtFine"):
-        cityscapes.dataset_root()
+        datasets.dataset_root()
     (tmp_path / "leftImg8bit").mkdir()
     (tmp_path / "gtFine").mkdir()
-    assert cityscapes.dataset_root() == tmp_path
+    assert datasets.dataset_root() == tmp_path
 
 
 def test_read_image_errors(tmp_path):

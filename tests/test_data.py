@@ -1,6 +1,8 @@
 """seglib.data: the three pipelines agree, TFRecords round-trip bit-exactly, bad data is named."""
 
+import math
 import shutil
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -27,13 +29,12 @@ def _assert_same(first, second):
 
 
 def nearest_reference(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest neighbour with pixel centres, in numpy: output pixel i takes input floor((i + 0.5) * in / out),
-    computed in float32 as TensorFlow does (at exact ties float32 may pick the other, equally near, pixel)."""
+    """Nearest neighbour with pixel centres, computed independently with exact fractions: output pixel i takes the
+    input pixel under its centre, floor((i + 1/2) * in / out) (a centre exactly on a border takes the later pixel)."""
     def sources(out: int, size_in: int) -> np.ndarray:
-        scale = np.float32(size_in) / np.float32(out)
-        return np.minimum(np.floor((np.arange(out, dtype=np.float32) + np.float32(0.5)) * scale), size_in - 1)
+        return np.array([math.floor((Fraction(i) + Fraction(1, 2)) * Fraction(size_in, out)) for i in range(out)])
 
-    rows, cols = sources(size[0], mask.shape[0]).astype(int), sources(size[1], mask.shape[1]).astype(int)
+    rows, cols = sources(size[0], mask.shape[0]), sources(size[1], mask.shape[1])
     return mask[rows[:, None], cols[None, :]]
 
 

@@ -84,11 +84,11 @@ def read_grey(path: Path) -> np.ndarray:
 def test_resize_mask_hand_computed_cases():
     mask = np.array([[0, 1, 2, 3], [4, 5, 6, 7]], dtype=np.uint8)
     # Output pixel centres fall on input rows floor((2i+1)*2/2)=1 and columns floor((2j+1)*4/4) = 1, 3.
-    assert prepare.resize_mask(mask, (1, 2)).tolist() == [[5, 7]]
+    assert masks.resize_nearest(mask, (1, 2)).tolist() == [[5, 7]]
     # 3 -> 2 columns: sources floor(3/4)=0 and floor(9/4)=2.
-    assert prepare.resize_mask(np.array([[10, 20, 30]], dtype=np.uint8), (1, 2)).tolist() == [[10, 30]]
+    assert masks.resize_nearest(np.array([[10, 20, 30]], dtype=np.uint8), (1, 2)).tolist() == [[10, 30]]
     # Doubling repeats each pixel into a 2x2 block.
-    doubled = prepare.resize_mask(mask, (4, 8))
+    doubled = masks.resize_nearest(mask, (4, 8))
     assert np.array_equal(doubled, np.repeat(np.repeat(mask, 2, axis=0), 2, axis=1))
     assert doubled.dtype == np.uint8
 
@@ -97,19 +97,19 @@ def test_resize_mask_never_invents_values():
     rng = np.random.default_rng(0)
     mask = rng.choice(np.array([0, 7, 26, 33], dtype=np.uint8), size=(37, 53))
     for size in [(8, 16), (5, 7), (100, 3), (37, 53)]:
-        resized = prepare.resize_mask(mask, size)
+        resized = masks.resize_nearest(mask, size)
         assert resized.shape == size and resized.dtype == np.uint8
         assert set(np.unique(resized)) <= {0, 7, 26, 33}
-    assert np.array_equal(prepare.resize_mask(mask, (37, 53)), mask)
+    assert np.array_equal(masks.resize_nearest(mask, (37, 53)), mask)
 
 
 def test_resize_mask_rejects_bad_input():
     with pytest.raises(ValueError, match="2-D"):
-        prepare.resize_mask(np.zeros((4, 4, 3), dtype=np.uint8), (2, 2))
+        masks.resize_nearest(np.zeros((4, 4, 3), dtype=np.uint8), (2, 2))
     with pytest.raises(ValueError, match="integer"):
-        prepare.resize_mask(np.zeros((4, 4), dtype=np.float32), (2, 2))
+        masks.resize_nearest(np.zeros((4, 4), dtype=np.float32), (2, 2))
     with pytest.raises(ValueError, match="positive integers"):
-        prepare.resize_mask(np.zeros((4, 4), dtype=np.uint8), (0, 2))
+        masks.resize_nearest(np.zeros((4, 4), dtype=np.uint8), (0, 2))
 
 
 def test_resize_image_averages_blocks_when_shrinking():

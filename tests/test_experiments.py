@@ -78,3 +78,31 @@ def test_losses_of_a_profile_follow_its_dice_weights():
 def test_unknown_experiment_is_named(small_dataset):
     with pytest.raises(ValueError, match="unknown experiment '08_metrics'"):
         experiments.run("08_metrics", small_dataset, TINY)
+
+
+def test_book_model_path_prefers_a_saved_model_else_trains_chapter_9s_run(data_dir, monkeypatch, tmp_path):
+    trained = []
+
+    class FakeRun:
+        folder = tmp_path / "trained-now"
+
+    def fake_train(root, profile, seed=0, augmentation=True, verbose=0):
+        trained.append((root, profile.name, seed, augmentation))
+        return FakeRun()
+
+    monkeypatch.setattr(experiments, "train_book_unet", fake_train)
+    monkeypatch.delenv("SEGLIB_MODEL", raising=False)
+    # nothing saved: chapter 9's run is trained (or read back) with its own settings, from the profile's name
+    assert experiments.book_model_path("some-root", "ci") == tmp_path / "trained-now" / "final.keras"
+    assert trained == [("some-root", "ci", 0, True)]
+    # chapter 9 saved its run for this profile: that file, nothing trained
+    saved = data_dir / "runs" / "unet16-ci-abc123" / "final.keras"
+    saved.parent.mkdir(parents=True)
+    saved.write_bytes(b"")
+    assert experiments.book_model_path("some-root", "ci") == saved
+    # $SEGLIB_MODEL wins over the saved run
+    chosen = tmp_path / "chosen.keras"
+    chosen.write_bytes(b"")
+    monkeypatch.setenv("SEGLIB_MODEL", str(chosen))
+    assert experiments.book_model_path("some-root", "ci") == chosen
+    assert len(trained) == 1

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from seglib import cityscapes, data, export, labels, models, predict, train
+from seglib import cityscapes, data, export, labels, masks, modelio, models, predict, train
 from seglib.profiles import Profile
 
 # TensorFlow 2.21 warns that tf.lite.Interpreter will move to LiteRT (ai_edge_litert); chapter 15 shows it once.
@@ -85,10 +85,10 @@ def test_tflite_predictor_gives_the_keras_predictors_masks(tiny_model, tiny_mode
     for image in (frame, odd):
         mask, expected = tflite_predictor.predict_array(image), keras_predictor.predict_array(image)
         assert mask.shape == image.shape[:2] and mask.dtype == np.uint8
-        small = data.resize_image(image, SIZE).numpy().astype(np.float32)[np.newaxis] / np.float32(255.0)
+        small = modelio.to_model_input(modelio.resize_image_tf(image, SIZE).numpy())[np.newaxis]
         best_two = np.sort(tiny_model(small).numpy()[0], axis=-1)[..., -2:]
         clear = (best_two[..., 1] - best_two[..., 0] > 1e-5).astype(np.uint8)[..., np.newaxis]
-        clear = tf.image.resize(clear, image.shape[:2], method="nearest").numpy()[..., 0].astype(bool)
+        clear = masks.resize_nearest(clear[..., 0], image.shape[:2]).astype(bool)
         np.testing.assert_array_equal(mask[clear], expected[clear])
         assert np.mean(mask == expected) >= 0.999 and clear.mean() > 0.99
         assert len(np.unique(mask)) > 1   # not a constant mask that any two models would share
@@ -231,3 +231,20 @@ def test_missing_files_and_bad_images(tflite_files, tmp_path):
         predictor.predict_categories(np.zeros((1, 64, 64, 3), np.float32))
     with pytest.raises(predict.ImageError):
         predictor.predict_bytes(b"not an image")
+
+
+def test_tflite_converter_is_set_up_for_each_quantization(tiny_model, calibration, tmp_path):
+    folder = export.export_saved_model(tiny_model, tmp_path / "saved")
+    assert not export.tflite_converter(folder).optimizations  # "none": float32, nothing optimised
+    half = export.tflite_converter(folder, "float16")
+    assert half.optimizations == [tf.lite.Optimize.DEFAULT] and half.target_spec.supported_types == [tf.float16]
+    integer = export.tflite_converter(folder, "int8", calibration[:3])
+    assert integer.optimizations == [tf.lite.Optimize.DEFAULT]
+    assert set(integer.target_spec.supported_ops) == {tf.lite.OpsSet.TFLITE_BUILTINS_INT8}
+    fed = list(integer.representative_dataset())  # one image at a time, with a batch axis
+    assert len(fed) == 3 and all(batch[0].shape == (1, *SIZE, 3) for batch in fed)
+    np.testing.assert_array_equal(fed[2][0][0], calibration[2])
+    with pytest.raises(ValueError, match="unknown quantization 'int4'; choose one of none, float16, int8"):
+        export.tflite_converter(folder, "int4")
+    with pytest.raises(ValueError, match="representative images"):
+        export.tflite_converter(folder, "int8")

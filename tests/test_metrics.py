@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from seglib import labels, metrics
+from seglib import keras_metrics, labels, metrics
 
 C = labels.NUM_CATEGORIES
 IGNORE = labels.IGNORE
@@ -344,7 +344,7 @@ def random_batch(rng: np.random.Generator, shape=(3, 8, 12)):
 
 
 def test_keras_mean_iou_equals_numpy_and_keras_over_batches(rng):
-    ours = metrics.MeanIoU()
+    ours = keras_metrics.MeanIoU()
     theirs = keras.metrics.MeanIoU(num_classes=C, ignore_class=IGNORE)
     total = metrics.ConfusionMatrix()
     for _ in range(4):
@@ -364,7 +364,7 @@ def test_keras_mean_iou_equals_numpy_and_keras_over_batches(rng):
 def test_keras_mean_iou_sample_weight_and_trailing_axis(rng):
     y_true, y_pred = random_batch(rng)
     weights = np.array([0, 1, 2])
-    ours = metrics.MeanIoU()
+    ours = keras_metrics.MeanIoU()
     ours.update_state(y_true[..., None], y_pred, sample_weight=weights)
     expected = sum(w * metrics.confusion_matrix(t, p.argmax(-1)) for w, t, p in zip(weights, y_true, y_pred))
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(ours.total), expected)
@@ -373,17 +373,17 @@ def test_keras_mean_iou_sample_weight_and_trailing_axis(rng):
 
 def test_keras_mean_iou_rejects_a_wrong_class_axis():
     with pytest.raises(ValueError, match="class axis of 8"):
-        metrics.MeanIoU().update_state(np.zeros((1, 2, 2)), np.zeros((1, 2, 2, C + 1), np.float32))
+        keras_metrics.MeanIoU().update_state(np.zeros((1, 2, 2)), np.zeros((1, 2, 2, C + 1), np.float32))
     with pytest.raises(ValueError, match="ignore=0 is a class id"):
-        metrics.MeanIoU(ignore=0)
+        keras_metrics.MeanIoU(ignore=0)
 
 
 def test_keras_mean_iou_serializes():
-    metric = metrics.MeanIoU(num_classes=3, ignore=9, name="iou3")
+    metric = keras_metrics.MeanIoU(num_classes=3, ignore=9, name="iou3")
     clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(metric))
-    assert type(clone) is metrics.MeanIoU
+    assert type(clone) is keras_metrics.MeanIoU
     assert (clone.num_classes, clone.ignore, clone.name) == (3, 9, "iou3")
-    assert keras.saving.get_registered_object("seglib>MeanIoU") is metrics.MeanIoU
+    assert keras.saving.get_registered_object("seglib>MeanIoU") is keras_metrics.MeanIoU
 
 
 def tiny_model() -> keras.Model:
@@ -399,7 +399,7 @@ def test_keras_mean_iou_in_fit_and_evaluate(rng, tmp_path, jit_compile):
     y, _ = random_batch(rng, shape=(6, 8, 16))
     model = tiny_model()
     model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(ignore_class=IGNORE),
-                  metrics=[metrics.MeanIoU()], jit_compile=jit_compile)
+                  metrics=[keras_metrics.MeanIoU()], jit_compile=jit_compile)
     history = model.fit(x, y, batch_size=6, epochs=1, verbose=0, shuffle=False)
     assert 0.0 <= history.history["mean_iou"][0] <= 1.0
     evaluated = model.evaluate(x, y, batch_size=2, verbose=0, return_dict=True)  # 3 batches, accumulated
@@ -442,7 +442,7 @@ def test_keras_mean_iou_given_probabilities_and_sparse_labels_fails():
     (lambda: keras.metrics.MeanIoU(num_classes=2, sparse_y_true=False, sparse_y_pred=False), ONE_HOT_3X3,
      PROBABILITIES_3X3),
     (lambda: keras.metrics.MeanIoU(num_classes=2), GT_3X3[None], PROBABILITIES_3X3.argmax(-1)),
-    (lambda: metrics.MeanIoU(num_classes=2), GT_3X3[None], PROBABILITIES_3X3),
+    (lambda: keras_metrics.MeanIoU(num_classes=2), GT_3X3[None], PROBABILITIES_3X3),
 ])
 def test_argmax_fixes_it(make, y_true, y_pred):
     metric = make()
@@ -458,7 +458,7 @@ def test_binary_dice_by_hand():
     # truth 1 1 0 0 IGNORE, prediction p>0.5 at 1 0 1 0 (1 on IGNORE): |T&P| = 1, |T| = 2, |P| = 2 -> 2/4
     y_true = np.array([[[1, 1, 0, 0, labels.IGNORE]]], np.uint8)
     y_pred = np.array([[[0.9, 0.2, 0.7, 0.1, 0.99]]], np.float32)[..., None]
-    metric = metrics.BinaryDice()
+    metric = keras_metrics.BinaryDice()
     metric.update_state(y_true, y_pred)
     assert float(metric.result()) == pytest.approx(0.5)
 
@@ -466,7 +466,7 @@ def test_binary_dice_by_hand():
 def test_binary_dice_streams_like_the_numpy_score_of_all_batches(rng):
     from seglib import losses
 
-    metric = metrics.BinaryDice(threshold=0.3)
+    metric = keras_metrics.BinaryDice(threshold=0.3)
     truths, predictions = [], []
     for _ in range(4):
         y_true = rng.integers(0, 2, (2, 6, 7)).astype(np.uint8)
@@ -488,9 +488,9 @@ def test_binary_dice_streams_like_the_numpy_score_of_all_batches(rng):
 ])
 def test_binary_dice_rejects_wrong_shapes(y_true, y_pred, message):
     with pytest.raises(ValueError, match=message):
-        metrics.BinaryDice().update_state(y_true, y_pred)
+        keras_metrics.BinaryDice().update_state(y_true, y_pred)
 
 
 def test_binary_dice_rejects_a_bad_threshold():
     with pytest.raises(ValueError, match="threshold"):
-        metrics.BinaryDice(threshold=1.0)
+        keras_metrics.BinaryDice(threshold=1.0)

@@ -16,7 +16,7 @@ from cityscapesscripts.preparation.json2instanceImg import createInstanceImage
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
 from PIL import Image
 
-from seglib import cityscapes, labels, masks, synthetic
+from seglib import cityscapes, datasets, labels, masks, synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -303,11 +303,11 @@ def test_ensure_dataset_finishes_an_interrupted_run(tmp_path):
     original = frame.image_path.read_bytes()
     frame.image_path.unlink()  # the run stopped while writing this frame: gt files there, image not yet
     frame.gt_path("instanceIds").unlink()
-    stale = frame.image_path.with_name(frame.image_path.stem + ".tmp99999.png")
+    stale = frame.image_path.with_name(f".{frame.image_path.stem}.tmp99999.png")  # as safeio names them
     stale.write_bytes(b"half a PNG")
     hour_ago = time.time() - 3600
     os.utime(stale, (hour_ago, hour_ago))
-    fresh = frame.gt_path("color").with_name(frame.gt_path("color").stem + ".tmp99998.png")
+    fresh = frame.gt_path("color").with_name(f".{frame.gt_path('color').stem}.tmp99998.png")
     fresh.write_bytes(b"another process is writing this")
     synthetic.ensure_dataset(root, TINY, {"train": 2})
     assert frame.image_path.read_bytes() == original and frame.gt_path("instanceIds").is_file()
@@ -329,9 +329,9 @@ def test_make_synthetic_script(tmp_path, monkeypatch, capsys):
     spec = importlib.util.spec_from_file_location("make_synthetic", REPO / "data_scripts" / "make_synthetic.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    monkeypatch.setenv(cityscapes.DATA_ENV, str(tmp_path))
+    monkeypatch.setenv(datasets.DATA_ENV, str(tmp_path))
     assert script.main(["--size", "64", "128", "--train", "2", "--val", "1", "--test", "0", "--seed", "4"]) == 0
-    root = cityscapes.synthetic_root((64, 128))
+    root = datasets.synthetic_root((64, 128))
     assert root.parent == tmp_path and len(cityscapes.list_frames(root, "train")) == 2
     assert json.loads((root / synthetic.MARKER_NAME).read_text())["seed"] == 4
     assert script.main(["--root", str(root), "--size", "64", "128", "--seed", "5"]) == 2

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from seglib import cityscapes, data, labels, masks, metrics, models, train
+from seglib import cityscapes, data, labels, masks, metrics, modelio, models, train
 from seglib.profiles import Profile
 
 TINY = Profile("tiny", (64, 128), {"train": 5, "val": 2, "test": 1}, (32, 64), 2, 2, 1,
@@ -72,10 +72,10 @@ def test_evaluate_resizes_predictions_back_to_full_size(small_dataset):
 
 def test_predict_categories_and_bad_input():
     model = models.unet((32, 64, 3), base_filters=2, depth=1)
-    predicted = train.predict_categories(model, np.zeros((2, 32, 64, 3), np.float32))
+    predicted = modelio.predict_categories(model, np.zeros((2, 32, 64, 3), np.float32))
     assert predicted.shape == (2, 32, 64) and predicted.dtype == np.uint8
     with pytest.raises(ValueError, match=r"\(B, H, W, 3\)"):
-        train.predict_categories(model, np.zeros((32, 64, 3)))
+        modelio.predict_categories(model, np.zeros((32, 64, 3)))
     with pytest.raises(ValueError, match="epochs must be at least 1"):
         train.fit(model, None, None, "/tmp/unused", epochs=0)
 

@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seglib import cityscapes, labels, predict, profiles, synthetic, viz, webapp
+from seglib import cityscapes, datasets, labels, predict, profiles, synthetic, viz, webapp
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_UPLOAD = 1 << 20       # small limits, so that the refusals are cheap to provoke
@@ -684,11 +684,11 @@ def test_concurrent_predictions_per_worker_are_bounded(endpoint, predictor, rgb,
 
 def test_a_missing_dataset_gets_only_its_val_split_generated(tiny_model_path, tmp_path, monkeypatch):
     monkeypatch.delenv(cityscapes.CITYSCAPES_ENV, raising=False)
-    monkeypatch.setenv(cityscapes.DATA_ENV, str(tmp_path))
+    monkeypatch.setenv(datasets.DATA_ENV, str(tmp_path))
     monkeypatch.setenv("SEGLIB_PROFILE", "ci")
     app = webapp.create_app({"MODEL_PATH": tiny_model_path, "ENDPOINT_URL": None})
     profile = profiles.get_profile("ci")
-    root = cityscapes.synthetic_root(profile.synthetic_size)
+    root = datasets.synthetic_root(profile.synthetic_size)
     assert root.is_relative_to(tmp_path)
     assert sorted(path.name for path in (root / "leftImg8bit").iterdir()) == ["val"]
     assert sorted(path.name for path in (root / "gtFine").iterdir()) == ["val"]

@@ -34,6 +34,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -48,7 +49,7 @@ except ImportError:  # run from a plain checkout without `pip install -e .`
     sys.path.insert(0, str(REPOSITORY))
 
 __all__ = ["ENDPOINT_YAML", "DEPLOYMENT_YAML", "JOB_YAML", "MODEL_NAME", "WORKSPACE_ENV", "Plan", "stage_model",
-           "build_plan", "code_files", "describe", "request_body", "deploy", "delete", "main"]
+           "build_plan", "code_files", "upload_files", "describe", "request_body", "deploy", "delete", "main"]
 
 ENDPOINT_YAML = HERE / "endpoint.yml"
 DEPLOYMENT_YAML = HERE / "deployment.yml"
@@ -104,12 +105,102 @@ def build_plan(model_folder: str | os.PathLike, endpoint_name: str | None = None
 
 
 def code_files(deployment) -> list[str]:
-    """The files the deployment's code upload holds, by the SDK's own ``.amlignore`` rules (private helpers of
-    ``azure-ai-ml``; they are what ``create_or_update`` calls)."""
-    from azure.ai.ml._utils._asset_utils import get_ignore_file, get_upload_files_from_folder
-
+    """The files the deployment's code upload holds (:func:`upload_files` of its code folder), sorted."""
     code = (Path(deployment.base_path) / deployment.code_configuration.code).resolve()
-    return sorted(remote for _, remote in get_upload_files_from_folder(code, ignore_file=get_ignore_file(code)))
+    return [remote for _, remote in upload_files(code)]
+
+
+def upload_files(folder: str | os.PathLike) -> list[tuple[Path, str]]:
+    """The files Azure ML uploads from the code folder ``folder``: ``(local file, path in the upload)`` pairs,
+    sorted by the path in the upload (POSIX, relative to ``folder``).
+
+    The rules are those of ``azure-ai-ml`` 1.35, which keeps its code for them private (``create_or_update``
+    calls it; ``tests/test_azureml.py`` checks that both give the same list). The ignore file is
+    ``folder/.amlignore``, else ``folder/.gitignore``, else there is none; only the one at the top counts. Every
+    file under ``folder`` (linked folders followed) is tested on its own path against every line of it, in
+    ``.gitignore`` syntax, and the last line that matches decides: a plain pattern leaves the file out, a ``!``
+    pattern keeps it. Unlike git, a ``!`` line brings back a file even below a folder an earlier line left out
+    (``build/`` then ``!build/keep.txt`` uploads ``build/keep.txt``). The local file is its real path (links
+    resolved); the SDK would also match a file reached through a linked folder by that real path.
+    """
+    folder = Path(folder)
+    ignore = next((folder / name for name in (".amlignore", ".gitignore") if (folder / name).exists()), None)
+    lines = ignore.read_text(encoding="utf-8-sig").splitlines() if ignore else []
+    rules = [rule for rule in map(_ignore_rule, lines) if rule is not None]
+    files = []
+    for root, _, names in os.walk(folder, followlinks=True):
+        for name in names:
+            relative = (Path(root) / name).relative_to(folder).as_posix()
+            left_out = False
+            for regex, leaves_out in rules:
+                if regex.match(relative):
+                    left_out = leaves_out
+            if not left_out:
+                files.append(((Path(root) / name).resolve(), relative))
+    return sorted(files, key=lambda pair: pair[1])
+
+
+def _ignore_rule(line: str) -> tuple[re.Pattern, bool] | None:
+    """One line of an ignore file -> (regex over a file's POSIX path relative to the folder, True if a match
+    leaves the file out, False if it keeps it), or None for a blank line or a comment. The translation is the
+    one ``azure-ai-ml`` 1.35 uses (the ``gitwildmatch`` patterns of ``pathspec``, which it copies)."""
+    pattern = line.strip()
+    if not pattern or pattern.startswith("#") or pattern == "/":
+        return None
+    leaves_out = not pattern.startswith("!")
+    segments = (pattern if leaves_out else pattern[1:]).split("/")
+    segments = [s for i, s in enumerate(segments) if not (i and s == "**" and segments[i - 1] == "**")]
+    if segments == ["**", ""]:      # "**/": everything below the top, not the files at the top
+        return re.compile(r"^.+/.*$"), leaves_out
+    if not segments[0]:             # "/name": anchored at the top
+        del segments[0]
+    elif len(segments) == 1 or (len(segments) == 2 and not segments[1]):   # "name", "name/": at any depth
+        if segments[0] != "**":
+            segments.insert(0, "**")
+    if not segments:
+        raise ValueError(f"invalid ignore pattern {line!r}")
+    if len(segments) > 1 and not segments[-1]:   # "name/": everything below it
+        segments[-1] = "**"
+    regex, need_slash, last = ["^"], False, len(segments) - 1
+    for index, segment in enumerate(segments):
+        if segment == "**":
+            regex.append(".+" if index == 0 == last else "(?:.+/)?" if index == 0 else "/.*" if index == last
+                         else "(?:/.+)?")
+            need_slash = 0 < index < last
+            continue
+        regex.append(("/" if need_slash else "") + ("[^/]+" if segment == "*" else _segment_regex(segment, line)))
+        if index == last:       # a file, or a folder with everything below it
+            regex.append("(?:/.*)?")
+        need_slash = True
+    return re.compile("".join(regex) + "$"), leaves_out
+
+
+def _segment_regex(segment: str, line: str) -> str:
+    """One path segment of a pattern (``*``, ``?``, ``[...]``, ``\\`` escapes) as a regex that stays within it."""
+    regex, index = [], 0
+    while index < len(segment):
+        char, index = segment[index], index + 1
+        if char == "\\":
+            if index == len(segment):
+                raise ValueError(f"invalid ignore pattern {line!r}: it ends with an escape")
+            regex.append(re.escape(segment[index]))
+            index += 1
+        elif char in "*?":
+            regex.append("[^/]*" if char == "*" else "[^/]")
+        elif char == "[":
+            end = index + (segment[index:index + 1] == "!")
+            end += segment[end:end + 1] == "]"
+            end = segment.find("]", end)
+            if end < 0:                 # no closing bracket: a literal "["
+                regex.append("\\[")
+                continue
+            body = segment[index:end]
+            negation = "^" if body.startswith("!") else "\\^" if body.startswith("^") else ""
+            regex.append("[" + negation + body[bool(negation):].replace("\\", "\\\\") + "]")
+            index = end + 1
+        else:
+            regex.append(re.escape(char))
+    return "".join(regex)
 
 
 def describe(plan: Plan) -> str:
@@ -201,9 +292,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _default_image() -> Path:
-    from seglib import cityscapes
+    from seglib import cityscapes, datasets
 
-    return cityscapes.list_frames(cityscapes.dataset_root(), "val")[0].image_path
+    return cityscapes.list_frames(datasets.dataset_root(), "val")[0].image_path
 
 
 def main(argv: list[str] | None = None) -> int:
