@@ -13,7 +13,7 @@ import cv2
 import keras
 import numpy as np
 
-from seglib import labels
+from seglib import labels, modelio
 
 __all__ = ["KERNELS", "GABOR_ORIENTATIONS", "GABOR_WAVELENGTHS", "GAUSSIAN_SIGMAS", "FEATURE_NAMES",
            "pixel_features", "sample_pixels", "logistic_regression", "baseline_predictor"]
@@ -100,7 +100,7 @@ def baseline_predictor(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]
     def predict(images: np.ndarray) -> np.ndarray:
         out = []
         for image in np.asarray(images):
-            features = pixel_features(np.round(image * 255).astype(np.uint8))
+            features = pixel_features(modelio.from_model_input(image))
             scores = model(features.reshape(-1, features.shape[-1]), training=False)
             out.append(np.argmax(np.asarray(scores), axis=-1).reshape(features.shape[:2]).astype(np.uint8))
         return np.stack(out)

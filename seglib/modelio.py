@@ -25,7 +25,7 @@ import numpy as np
 
 from seglib import masks
 
-__all__ = ["resize_image", "to_model_input", "to_categories", "to_binary", "to_full_size", "predict_categories",
+__all__ = ["resize_image", "to_model_input", "from_model_input", "to_categories", "to_binary", "to_full_size", "predict_categories",
            "predict_binary", "resize_image_tf", "resize_mask_tf", "to_model_input_tf", "to_categories_tf",
            "predict_full_size_tf"]
 
@@ -65,6 +65,15 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
     if images.dtype != np.uint8 or images.ndim < 3 or images.shape[-1] != 3:
         raise ValueError(f"model input is made from (..., H, W, 3) uint8 images, got {images.shape} {images.dtype}")
     return images.astype(np.float32) / np.float32(255.0)
+
+
+def from_model_input(images: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`to_model_input`, to show or re-use what a model saw: float32 in [0, 1] ->
+    ``uint8`` (``round(x * 255)``, clipped)."""
+    images = np.asarray(images)
+    if not np.issubdtype(images.dtype, np.floating) or images.ndim < 3 or images.shape[-1] != 3:
+        raise ValueError(f"model input is (..., H, W, 3) floats in [0, 1], got {images.shape} {images.dtype}")
+    return np.clip(np.round(images * 255), 0, 255).astype(np.uint8)
 
 
 def to_categories(probabilities: Any) -> np.ndarray:

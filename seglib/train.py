@@ -377,7 +377,7 @@ def show_predictions(model: keras.Model, root: str | os.PathLike, split: str = "
     predicted = modelio.predict_categories(model, images)
     figure, axes = plt.subplots(len(images), 3, figsize=(15, 2.6 * len(images)), squeeze=False)
     for row, (image, true_mask, predicted_mask) in enumerate(zip(images, truth, predicted)):
-        panels = (np.round(image * 255).astype(np.uint8), viz.colorize_categories(true_mask),
+        panels = (modelio.from_model_input(image), viz.colorize_categories(true_mask),
                   viz.colorize_categories(predicted_mask))
         for axis, panel, title in zip(axes[row], panels, ("input", "truth", "prediction")):
             axis.imshow(panel, interpolation="nearest")

@@ -27,7 +27,7 @@ def overlay(image: np.ndarray, mask_rgb: np.ndarray, alpha: float = 0.5) -> np.n
         raise ValueError(f"image and mask_rgb must both be (H, W, 3), got {image.shape} and {mask_rgb.shape}")
     if image.dtype != np.uint8 or mask_rgb.dtype != np.uint8:
         raise ValueError(f"image and mask_rgb must be uint8 (0..255), got {image.dtype} and {mask_rgb.dtype}; "
-                         "convert a float image in [0, 1] with (image * 255).round().astype(np.uint8)")
+                         "convert a model input in [0, 1] with seglib.modelio.from_model_input")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
     blended = (1.0 - alpha) * image.astype(np.float32) + alpha * mask_rgb.astype(np.float32)

@@ -69,3 +69,11 @@ def test_model_input_and_outputs_by_hand():
 def test_bad_input_is_named(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_from_model_input_inverts_to_model_input(rng):
+    images = rng.integers(0, 256, (2, 3, 4, 3)).astype(np.uint8)
+    np.testing.assert_array_equal(modelio.from_model_input(modelio.to_model_input(images)), images)
+    assert modelio.from_model_input(np.array([[[[-0.1, 0.5, 1.2]]]])).tolist() == [[[[0, 128, 255]]]]
+    with pytest.raises(ValueError, match="floats in"):
+        modelio.from_model_input(images)
