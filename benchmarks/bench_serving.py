@@ -9,7 +9,12 @@
    prediction, answer encoding and the rest. Goal: at most 1.2x.
 3. ``--clients`` concurrent clients (threads with urllib) for ``--seconds``: requests, throughput, p50/p99
    latency, errors (a non-200 answer or an exception; goal 0) and the peak resident memory (VmHWM) of gunicorn's
-   master and workers.
+   master and workers. The default 8 clients are what one worker admits (2 prediction slots + 6 waiting,
+   ``SEGLIB_MAX_WAITING_PREDICTIONS``), so none should be refused.
+4. Overload: ``--overload-clients`` (default three times what the workers admit) for ``--seconds``, each waiting
+   the ``Retry-After`` of a 503 before its next request, as a well-behaved client does: the share of 503s, the
+   p50/p99 latency of the requests served (goal: p99 within 2x the p99 at capacity, i.e. extra clients are refused,
+   not queued) and the p99 of the 503s themselves (goal: under 1 s).
 
 The same sequential and concurrent measurement runs against Azure ML's scoring server when one is available: an
 already running one given by ``--score-url`` (``POST <url>`` with the raw bytes), else ``deploy/azureml/score.py``
@@ -21,7 +26,8 @@ they stop cleanly, and kept (their paths printed) when they do not.
 The clients run on the same cores as the servers, as a browser on the same machine would.
 
 Usage: python benchmarks/bench_serving.py [--model PATH] [--seconds 20] [--clients 8] [--repeats 10]
-                                          [--workers 1] [--threads 4] [--score-url URL] [--no-score]
+                                          [--workers 1] [--threads 16] [--overload-clients N]
+                                          [--score-url URL] [--no-score]
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ import numpy as np
 from PIL import Image
 
 from seglib import bench, cityscapes, predict, synthetic, webapp
+from seglib.webapp import settings as webapp_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SCORE_SCRIPT = ROOT / "deploy" / "azureml" / "score.py"
@@ -150,6 +157,76 @@ def load_test(url: str, data: bytes, clients: int, seconds: float) -> Load:
     return load
 
 
+def post_status(url: str, data: bytes, timeout: float = 300.0) -> tuple[int, float | None]:
+    """POST ``data``; -> (status, the answer's Retry-After in seconds or None), the answer read to its end."""
+    request = urllib.request.Request(url, data=data, method="POST",
+                                     headers={"Content-Type": "application/octet-stream"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+            return response.status, None
+    except urllib.error.HTTPError as error:
+        error.read()
+        retry_after = error.headers.get("Retry-After")
+        return error.code, float(retry_after) if retry_after and retry_after.isdigit() else None
+
+
+@dataclass
+class Overload:
+    served: list[float] = field(default_factory=list)    # seconds of each 200
+    refused: list[float] = field(default_factory=list)   # seconds of each 503
+    errors: list[str] = field(default_factory=list)      # anything else
+    retry_after_missing: int = 0
+    seconds: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def overload_test(url: str, data: bytes, clients: int, seconds: float) -> Overload:
+    """``clients`` threads POST ``data`` until ``seconds`` have passed; after a 503 each waits its Retry-After."""
+    load = Overload()
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        while time.monotonic() < deadline:
+            start = time.perf_counter()
+            try:
+                status, retry_after = post_status(url, data)
+            except Exception as exception:  # any failure counts as an error, and the client goes on
+                status, retry_after = None, None
+                error = f"{type(exception).__name__}: {exception}"
+            elapsed = time.perf_counter() - start
+            with load.lock:
+                if status == 200:
+                    load.served.append(elapsed)
+                elif status == 503:
+                    load.refused.append(elapsed)
+                    load.retry_after_missing += retry_after is None
+                else:
+                    load.errors.append(error if status is None else f"HTTP {status}")
+            if status == 503:
+                time.sleep(max(0.0, min(retry_after or 1.0, deadline - time.monotonic())))
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    load.seconds = time.perf_counter() - start
+    return load
+
+
+def percentile_ms(values: list[float], q: float) -> str:
+    return f"{1000 * np.percentile(values, q):.0f}" if values else "n/a"
+
+
+def overload_row(clients: int, load: Overload) -> list[str]:
+    total = len(load.served) + len(load.refused) + len(load.errors)
+    share = len(load.refused) / total if total else 0.0
+    return [str(clients), str(total), str(len(load.served)), f"{share:.0%}", percentile_ms(load.served, 50),
+            percentile_ms(load.served, 99), percentile_ms(load.refused, 99), str(len(load.errors))]
+
+
 def process_tree(pid: int) -> list[int]:
     """``pid`` and all its descendants (Linux /proc)."""
     try:
@@ -246,22 +323,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=10, help="timed sequential requests (the median is printed)")
     parser.add_argument("--workers", type=int, default=webapp.GUNICORN_WORKERS, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=webapp.GUNICORN_THREADS, help="gunicorn threads per worker")
+    parser.add_argument("--overload-clients", type=int,
+                        help="concurrent clients of the overload report (default: 3x what the workers admit; "
+                             "0 skips it)")
     parser.add_argument("--score-url", help="also measure a running score.py server at this URL (POST raw bytes)")
     parser.add_argument("--no-score", action="store_true", help="do not start deploy/azureml/score.py")
     args = parser.parse_args(argv)
     if args.clients < 1 or args.repeats < 1 or args.seconds <= 0:
         parser.error("--clients and --repeats must be at least 1 and --seconds positive")
+    if args.overload_clients is not None and args.overload_clients < 0:
+        parser.error("--overload-clients must be 0 or more")
     model = (args.model or predict.default_model_path()).resolve()
 
     data = cityscapes_size_png()
     predictor = predict.Predictor(model)
     image = predict.decode_image(data)
     settings = webapp.default_config()
+    waiting = webapp_settings.default_config()["MAX_WAITING_PREDICTIONS"]
+    capacity = args.workers * (settings["MAX_CONCURRENT_PREDICTIONS"] + waiting)
+    overload_clients = 3 * capacity if args.overload_clients is None else args.overload_clients
     print(f"machine: {bench.machine_description()}")
     print(f"model: {model} (input {predictor.image_size[0]}x{predictor.image_size[1]}); request: a "
           f"{image.shape[0]}x{image.shape[1]} PNG of {len(data) / 2**20:.1f} MiB; gunicorn --workers {args.workers} "
           f"--threads {args.threads}, at most {settings['MAX_CONCURRENT_PREDICTIONS']} predictions at once per "
-          f"worker ({webapp.MAX_PREDICTIONS_ENV}); {args.clients} concurrent clients for {args.seconds:g} s\n")
+          f"worker ({webapp.MAX_PREDICTIONS_ENV}) and {capacity} requests admitted in all "
+          f"({webapp_settings.MAX_WAITING_ENV}={waiting} waiting per worker); {args.clients} concurrent clients for "
+          f"{args.seconds:g} s, then {overload_clients} for the overload report\n")
     model_only = bench.median_seconds(lambda: predictor.predict_array(image), repeats=args.repeats)
 
     rows, load_rows, errors = [], [], {}
@@ -270,6 +357,9 @@ def main(argv: list[str] | None = None) -> None:
         samples, row, errors["web app"] = measure_server("web app (gunicorn app:app)", f"{server.url}/api/predict",
                                                          data, lambda: predictor.predict_bytes(data), args,
                                                          server.process.pid)
+        at_capacity_p99 = float(row[4]) / 1000
+        overload = (overload_test(f"{server.url}/api/predict", data, overload_clients, args.seconds)
+                    if overload_clients else None)
     medians = medians_of(samples)
     verdicts = [f"web app JSON API vs predict_bytes: {bench.ratio_phrase(samples['server'], samples['raw'])}"]
     raw = medians["raw"]
@@ -311,9 +401,27 @@ def main(argv: list[str] | None = None) -> None:
     for name, found in errors.items():
         if found:
             print(f"\n{name} errors (first 5 of {len(found)}): {found[:5]}")
+    if overload is not None:
+        print(f"\nOverload: {overload_clients} concurrent clients for {args.seconds:g} s against a web app that admits "
+              f"{capacity} prediction requests; a client waits the Retry-After of a 503 before trying again:\n")
+        print(bench.markdown_table(["clients", "requests", "served", "503 share", "served p50 ms", "served p99 ms",
+                                    "503 p99 ms", "other errors"], [overload_row(overload_clients, overload)]))
+        if overload.errors:
+            print(f"\noverload errors (first 5 of {len(overload.errors)}): {overload.errors[:5]}")
+        if overload.retry_after_missing:
+            print(f"\n{overload.retry_after_missing} 503s came without Retry-After")
     ratio = served / raw
-    print(f"\ngoals: web app p50 <= 1.2x predict_bytes: {'met' if ratio <= 1.2 else 'MISSED'} ({ratio:.2f}x); "
-          f"0 errors under load: {'met' if not errors['web app'] else 'MISSED'} ({len(errors['web app'])})")
+    goals = [f"web app p50 <= 1.2x predict_bytes: {'met' if ratio <= 1.2 else 'MISSED'} ({ratio:.2f}x)",
+             f"0 errors under load: {'met' if not errors['web app'] else 'MISSED'} ({len(errors['web app'])})"]
+    if overload is not None and overload.served:
+        served_p99 = float(np.percentile(overload.served, 99))
+        refused_p99 = float(np.percentile(overload.refused, 99)) if overload.refused else 0.0
+        goals += [f"overload: served p99 <= 2x the p99 at capacity: "
+                  f"{'met' if served_p99 <= 2 * at_capacity_p99 else 'MISSED'} "
+                  f"({1000 * served_p99:.0f} vs {1000 * at_capacity_p99:.0f} ms)",
+                  f"503s answered within 1 s (p99): {'met' if refused_p99 < 1.0 else 'MISSED'} "
+                  f"({1000 * refused_p99:.0f} ms)"]
+    print("\ngoals: " + "; ".join(goals))
 
 
 if __name__ == "__main__":

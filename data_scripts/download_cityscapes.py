@@ -6,7 +6,9 @@ Reads:  your Cityscapes credentials - ``$CITYSCAPES_USERNAME`` and ``$CITYSCAPES
 Writes: into ``--dest`` (default ``$CITYSCAPES_DATASET``) the unpacked packages (default
         ``gtFine_trainvaltest.zip`` and ``leftImg8bit_trainvaltest.zip``: ``gtFine/``, ``leftImg8bit/``, ...),
         and its own bookkeeping in ``<dest>/.cityscapes-download/``: partial downloads, one ``<package>.done``
-        marker per unpacked package, and the zips themselves with ``--keep-zip``.
+        marker per unpacked package, and the zips themselves with ``--keep-zip``. Nothing is created before the
+        credentials are found and the login has succeeded: without credentials the script only says how to get
+        them (exit code 2).
 
 Reruns are cheap and safe: an unpacked package (marker, or its ``<name>/{train,val,test}`` folders already
 there) is neither downloaded nor unpacked again; an interrupted download resumes (the toolkit checks the md5 sum);
@@ -124,8 +126,17 @@ def _credentials_from_file(path: Path) -> Credentials | None:
         ) from None
 
 
+def _stdin_is_a_terminal() -> bool:
+    """Whether a prompt can be answered: stdin exists (it is None when the script runs with stdin closed), is open
+    and is a terminal."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):  # a closed or broken stdin
+        return False
+
+
 def _credentials_from_prompt() -> Credentials | None:
-    if not sys.stdin.isatty():
+    if not _stdin_is_a_terminal():
         return None
     try:
         username = input("Cityscapes username or email address: ").strip()
@@ -136,7 +147,8 @@ def _credentials_from_prompt() -> Credentials | None:
 
 
 def find_credentials(environ: Mapping[str, str] | None = None) -> Credentials:
-    """Credentials from the environment, else the toolkit's stored file, else a prompt when stdin is a TTY.
+    """Credentials from the environment, else the toolkit's stored file, else a prompt when stdin is a TTY (not
+    when stdin is closed or redirected).
 
     Raises ``ValueError`` saying how to register and which variables to set when there are none; never waits
     for input that cannot come.
@@ -343,6 +355,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _destination(dest: Path | None) -> Path:
+    """The destination folder, checked but not created (that waits until the credentials are known to work)."""
     if dest is None:
         if not os.environ.get(CITYSCAPES_ENV):
             raise ValueError(f"no destination: pass --dest DIR or set {CITYSCAPES_ENV} to the folder to unpack into")
@@ -350,7 +363,6 @@ def _destination(dest: Path | None) -> Path:
     dest = dest.expanduser()
     if dest.exists() and not dest.is_dir():
         raise ValueError(f"destination {dest} exists and is not a folder; choose another --dest")
-    dest.mkdir(parents=True, exist_ok=True)
     return dest
 
 
@@ -371,7 +383,9 @@ def _download(args: argparse.Namespace) -> None:
     if not pending:
         print(f"nothing to download; {dest} is complete")
         return
+    # log in (or fail for want of credentials) before anything is created
     session = open_session(find_credentials()) if any(not (dest / STATE_DIR / p).is_file() for p in pending) else None
+    dest.mkdir(parents=True, exist_ok=True)
     for package in pending:
         report = install_package(session, dest, package, args.keep_zip)
         renamed = f"; kept beside existing differing files: {', '.join(report.renamed)}" if report.renamed else ""

@@ -12,6 +12,9 @@ Sizes and frame counts default to the run profile (``--profile``, default ``$SEG
 Only missing frames are generated: rerun with larger counts to add frames, or after an interrupt to finish.
 A non-empty folder without the marker is never written to. The work is done by :mod:`seglib.synthetic`.
 
+Ctrl-C (exit code 130) and SIGTERM (exit code 143) stop the run cleanly: the worker processes are terminated (they
+also die with this process if it is killed), every frame file is whole or absent, and a rerun finishes the job.
+
 Example::
 
     python data_scripts/make_synthetic.py --profile colab --workers 4
@@ -20,7 +23,9 @@ Example::
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 try:
@@ -32,6 +37,25 @@ from seglib.cityscapes import SPLITS
 from seglib.datasets import synthetic_root
 from seglib.profiles import PROFILE_ENV, PROFILES, get_profile
 from seglib.synthetic import ensure_dataset
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised as an exception (like Ctrl-C's KeyboardInterrupt) so that the workers are stopped first."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,13 +74,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.add_argument(f"--{split}", type=int, default=None, metavar="N",
                             help=f"number of {split} frames (default: the profile's)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0, the book's)")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--workers", type=positive_int, default=None,
                         help="worker processes (default: 1 for few missing frames, else one per CPU)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         profile = get_profile(args.profile)
         size = tuple(args.size) if args.size else profile.synthetic_size
@@ -69,6 +95,20 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:  # a worker process died
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: workers stopped, the frames written so far are whole; rerun the same command to finish",
+              file=sys.stderr)
+        return 130
+    except Terminated:
+        print("terminated (SIGTERM): workers stopped, the frames written so far are whole; rerun the same command "
+              "to finish", file=sys.stderr)
+        return 143
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     print(f"done: {root}")
     return 0
 

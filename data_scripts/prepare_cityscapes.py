@@ -8,8 +8,10 @@ Writes: under ``--out`` (default ``$SEGLIB_DATA/prepared-{H}x{W}``, or ``.../pre
         ``gtFine/.../*_gtFine_categoryIds.png`` (8-bit grey category ids 0..7), and with ``--size H W`` also the
         image resized (area filter) and ``*_gtFine_labelIds.png`` resized (nearest neighbour only).
 
-The input root is never written to. Reruns skip outputs that are up to date; an interrupted run can simply be
-rerun. The work is done by :mod:`seglib.prepare`, which documents the safety rules.
+The input root is never written to. Reruns skip outputs that are up to date; an interrupted run (Ctrl-C: exit code
+130, SIGTERM: 143) can simply be rerun. ``--size`` is at most 4096 8192 (:data:`seglib.prepare.MAX_SIZE`, four times a
+Cityscapes frame per side); sizes and inputs are checked before the output folder is created. The work is done by
+:mod:`seglib.prepare`, which documents the safety rules.
 
 Example::
 
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 try:
@@ -29,10 +33,19 @@ except ImportError:  # run as a file from elsewhere: the package lives next to t
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from seglib.cityscapes import CITYSCAPES_ENV, SPLITS
-from seglib.prepare import PrepareReport, available_splits, check_size, default_output_root, prepare_dataset
+from seglib.prepare import (MAX_SIZE, PrepareReport, available_splits, check_output_size, default_output_root,
+                            prepare_dataset)
 
 #: Print a progress line every this many frames.
 _PROGRESS_EVERY = 100
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised as an exception (like Ctrl-C's KeyboardInterrupt) so that the file being written is dropped."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,7 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="output root (default: $SEGLIB_DATA or ~/.cache/seglib, then /prepared-HxW, "
                              "or /prepared-fullsize without --size)")
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
-                        help="also write images and labelIds resized to H x W (default: full-size category masks only)")
+                        help="also write images and labelIds resized to H x W, at most "
+                             f"{MAX_SIZE[0]} {MAX_SIZE[1]} (default: full-size category masks only)")
     parser.add_argument("--splits", nargs="+", choices=SPLITS, default=None,
                         help="splits to prepare (default: every split the root has)")
     parser.add_argument("--quiet", action="store_true", help="print only the final counts")
@@ -78,8 +92,10 @@ def _print_reports(reports: dict[str, PrepareReport], out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
-        size = None if args.size is None else check_size(args.size)
+        size = None if args.size is None else check_output_size(args.size)
         root = _input_root(args.root)
         out = (args.out or default_output_root(size)).expanduser()
         splits = args.splits or available_splits(root) or ["train"]
@@ -88,6 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: every file written so far is whole; rerun the same command to finish", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("terminated (SIGTERM): every file written so far is whole; rerun the same command to finish",
+              file=sys.stderr)
+        return 143
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     _print_reports(reports, out)
     return 0
 

@@ -8,6 +8,7 @@ function runs (``tf.data``, TFRecords, export, the web app's predictor; see :mod
 * :mod:`seglib.labels`        - the official Cityscapes label table and every lookup and palette derived from it
 * :mod:`seglib.safeio`        - writing files safely: atomic replace, folder markers, ledgers, locks
 * :mod:`seglib.backends`      - which Keras backend runs, and what needs TensorFlow
+* :mod:`seglib.lifetime`      - child processes that die with the process that started them
 * :mod:`seglib.masks`         - the four mask formats, 34 labels -> 8 categories, the nearest-neighbour mask resize
 * :mod:`seglib.cityscapes`    - the folder layout
 * :mod:`seglib.metrics`       - confusion matrix, IoU, Dice, and the official Cityscapes category IoU (numpy)

@@ -73,6 +73,8 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             image = Image.open(io.BytesIO(data), formats=None)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageError(f"the image has too many pixels to decode safely: {error}", 413) from error
+    except TimeoutError:
+        raise  # a server's time limit running out while decoding (an OSError too): not the image's fault
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError("the upload is not an image file that can be read (expected PNG, JPEG, WebP or BMP)") \
             from error
@@ -89,6 +91,8 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             raise ImageError(f"the image is empty ({width}x{height})")
         try:
             image.load()
+        except TimeoutError:
+            raise
         except (OSError, SyntaxError, ValueError) as error:
             raise ImageError(f"the {image.format} image is truncated or corrupt: {error}") from error
         if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:  # a phone photo taken upright: show it as viewers do

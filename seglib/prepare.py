@@ -8,6 +8,10 @@ this writes, under a separate output root and in the same layout:
 * with a ``size`` (H, W) also ``leftImg8bit/.../<stem>_leftImg8bit.png`` (the image resized with area
   filtering when shrinking, bilinear when enlarging) and ``gtFine/.../<stem>_gtFine_labelIds.png`` (resized
   with nearest-neighbour sampling only, so no label is ever invented); the category mask then has that size too.
+  A size is at most :data:`MAX_SIZE` = 4096 x 8192 (H x W), four times a Cityscapes frame (1024 x 2048) per side,
+  the same bound as the generated street scenes; larger sizes are refused before anything is created
+  (:func:`check_output_size`), so a mistyped size fails at once rather than running out of memory after the output
+  root was made.
 
 Safety rules, all enforced here rather than in the command-line script:
 
@@ -37,7 +41,8 @@ from seglib.masks import (check_categories, check_label_ids, check_size, label_i
                           resize_nearest)
 
 __all__ = [
-    "MARKER_NAME", "LEDGER_NAME", "PrepareReport", "OutputRoot", "category_mask_path", "resize_image", "default_output_root", "check_output_root", "open_output_root",
+    "MARKER_NAME", "LEDGER_NAME", "MAX_SIZE", "check_output_size", "PrepareReport", "OutputRoot", "category_mask_path",
+    "resize_image", "default_output_root", "check_output_root", "open_output_root",
     "available_splits", "prepare_frame", "prepare_split", "prepare_dataset",
 ]
 
@@ -46,7 +51,21 @@ PathLike = str | os.PathLike
 MARKER_NAME = ".seglib-prepared.json"
 #: File in the output root listing, one relative path a line, every file this module has written there.
 LEDGER_NAME = ".seglib-prepared-files.txt"
+#: The largest output size ``(H, W)``: four times a Cityscapes frame (1024 x 2048) per side.
+MAX_SIZE: tuple[int, int] = (4096, 8192)
 _TOOL = "seglib.prepare"
+
+
+def check_output_size(size: Iterable[int]) -> tuple[int, int]:
+    """Validate an output size ``(H, W)``: two positive integers (:func:`seglib.masks.check_size`) of at most
+    :data:`MAX_SIZE`; returns it as a tuple, else raises ``ValueError`` naming the bound."""
+    height, width = check_size(size)
+    if height > MAX_SIZE[0] or width > MAX_SIZE[1]:
+        raise ValueError(
+            f"size {height}x{width} (HxW) is too large: at most {MAX_SIZE[0]}x{MAX_SIZE[1]}, four times a Cityscapes "
+            "frame (1024x2048) per side"
+        )
+    return height, width
 
 
 @dataclass
@@ -75,7 +94,7 @@ def resize_image(image: np.ndarray, size: Iterable[int]) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be an (H, W, 3) uint8 array, got shape {image.shape} dtype {image.dtype}")
-    height, width = check_size(size)
+    height, width = check_output_size(size)
     shrinking = height <= image.shape[0] and width <= image.shape[1]
     method = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
     return np.asarray(Image.fromarray(image, mode="RGB").resize((width, height), method))
@@ -104,7 +123,7 @@ def default_output_root(size: Iterable[int] | None = None) -> Path:
     (:func:`seglib.datasets.data_dir`)."""
     if size is None:
         return data_dir() / "prepared-fullsize"
-    height, width = check_size(size)
+    height, width = check_output_size(size)
     return data_dir() / f"prepared-{height}x{width}"
 
 
@@ -162,7 +181,7 @@ class OutputRoot:
 def open_output_root(input_root: PathLike, output_root: PathLike, size: Iterable[int] | None = None) -> OutputRoot:
     """Check both roots (:func:`check_output_root`), then create the output root with its marker, or reopen one
     made earlier for the same input root and size. Raises as described in the module docstring."""
-    size = None if size is None else check_size(size)
+    size = None if size is None else check_output_size(size)
     source, target = check_output_root(input_root, output_root)
     wanted = {"tool": _TOOL, "source": str(source), "size": list(size) if size else None}
     marker = safeio.claim_folder(target, MARKER_NAME, wanted, not_ours=(
@@ -268,7 +287,7 @@ def prepare_split(input_root: PathLike, output: OutputRoot | PathLike, split: st
     frames = _frames_to_prepare(input_root, split)
     if not isinstance(output, OutputRoot):
         output = open_output_root(input_root, output, size)
-    elif size is not None and check_size(size) != output.size:
+    elif size is not None and check_output_size(size) != output.size:
         raise ValueError(f"size {tuple(size)} differs from the size {output.size} of output root {output.path}")
     return _prepare_frames(frames, output, progress)
 
@@ -288,7 +307,7 @@ def prepare_dataset(input_root: PathLike, output_root: PathLike | None = None,
     The output root's placement, every split, and every frame's labelIds are checked before anything is
     written. Returns ``{split: PrepareReport}``. ``progress(split, done, total)`` is called after each frame.
     """
-    size = None if size is None else check_size(size)
+    size = None if size is None else check_output_size(size)
     output_root = output_root or default_output_root(size)
     check_output_root(input_root, output_root)
     splits = (available_splits(input_root) or ["train"]) if splits is None else splits

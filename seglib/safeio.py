@@ -5,7 +5,8 @@ uses these few functions, so there is one place that decides how it is done:
 
 * :func:`atomic_write` writes under a temporary name in the same folder, then renames it into place
   (``os.replace``): a reader sees the old file or the new one, never half a file; an interrupted run leaves a
-  temporary that :func:`remove_stale_temporaries` deletes later.
+  temporary that :func:`remove_stale_temporaries` deletes later (or as soon as its writer process, whose id is in
+  the name, is gone).
 * :func:`claim_folder` makes a folder ours with a marker file, and refuses a non-empty folder without one (it may
   hold the user's own data). :func:`create_exclusive` creates a file only if it does not exist, atomically, so two
   processes claiming the same empty folder agree on one marker.
@@ -26,10 +27,12 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["temporary_path", "is_temporary", "atomic_write", "atomic_write_text", "atomic_write_json",
-           "create_exclusive", "claim_folder", "Ledger", "file_lock", "remove_stale_temporaries"]
+           "create_exclusive", "claim_folder", "Ledger", "file_lock", "remove_stale_temporaries",
+           "temporary_writer"]
 
 PathLike = str | os.PathLike
 _TEMPORARY = re.compile(r"^\..+\.tmp\d+(\.[A-Za-z0-9]+)?$")
+_WRITER = re.compile(r"^\..+\.tmp(\d+)(\.[A-Za-z0-9]+)?$")
 
 
 def temporary_path(path: PathLike) -> Path:
@@ -166,13 +169,41 @@ def file_lock(path: PathLike) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def remove_stale_temporaries(folder: PathLike, age: float = 600.0) -> int:
-    """Delete the temporaries of :func:`atomic_write` under ``folder`` (recursively) older than ``age`` seconds
-    (younger ones may still be being written). Returns how many were deleted."""
+def temporary_writer(path: PathLike) -> int | None:
+    """The id of the process that writes (or wrote) the temporary ``path`` (see :func:`temporary_path`), or None
+    if ``path`` is not named like a temporary."""
+    found = _WRITER.match(Path(path).name)
+    return int(found.group(1)) if found else None
+
+
+def _is_running(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (a zombie counts; another user's process too)."""
+    if pid <= 0:  # never a writer's id (and os.kill(0, ...) would mean our process group)
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: PathLike, age: float = 600.0, orphaned_after: float | None = None) -> int:
+    """Delete the temporaries of :func:`atomic_write` under ``folder`` (recursively) that no writer will finish:
+    those older than ``age`` seconds (younger ones may still be being written), and, with ``orphaned_after``, also
+    those whose writer process (the id in the name, :func:`temporary_writer`) no longer runs and that nobody has
+    touched for ``orphaned_after`` seconds - what a killed run left behind, so that a rerun which completes a job
+    leaves nothing of it. The second rule trusts process ids: use it only for folders whose writers run on this
+    machine (in this process-id namespace) and write each file in well under ``orphaned_after`` seconds, as the
+    generated dataset's frames are. Returns how many were deleted."""
     folder, now, removed = Path(folder), time.time(), 0
     for path in folder.rglob(".*.tmp*") if folder.is_dir() else ():
         try:
-            if is_temporary(path) and now - path.stat().st_mtime > age:
+            untouched = now - path.stat().st_mtime
+            orphaned = (orphaned_after is not None and untouched > orphaned_after
+                        and not _is_running(temporary_writer(path) or 0))
+            if is_temporary(path) and (untouched > age or orphaned):
                 path.unlink()
                 removed += 1
         except FileNotFoundError:

@@ -13,7 +13,7 @@ import pytest
 SEGLIB = Path(__file__).resolve().parents[1] / "seglib"
 
 LAYERS = (
-    ("labels", "safeio", "backends"),               # the label table; file safety; which Keras backend runs
+    ("labels", "safeio", "backends", "lifetime"),   # the label table; file safety; the Keras backend; child processes
     ("masks",),                                     # mask formats, 34 -> 8, nearest resize, category shares
     ("cityscapes", "metrics", "modelio", "viz"),    # folder layout; numpy scores; the model's contract; pictures
     ("profiles", "synthetic"),                      # run profiles; the generated street scenes

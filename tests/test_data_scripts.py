@@ -11,7 +11,10 @@ import inspect
 import io
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -534,3 +537,93 @@ def test_network_failure_keeps_the_partial_file_and_says_how_to_resume(monkeypat
         download_script.fetch_package("session", PACKAGE, tmp_path)
     assert str(tmp_path / PACKAGE) in str(error.value)
     assert (tmp_path / PACKAGE).read_bytes() == b"PK half"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Hardening: closed stdin, credentials before the destination, bounded sizes, interrupts
+# ---------------------------------------------------------------------------------------------------------
+
+def test_closed_stdin_gives_the_credentials_message_and_creates_nothing(tmp_path):
+    """Run exactly as `python download_cityscapes.py --dest X <&-`: stdin is None in Python, not a crash."""
+    dest = tmp_path / "cs"
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("CITYSCAPES_USERNAME", "CITYSCAPES_PASSWORD", "CITYSCAPES_DATASET")}
+    env.update(HOME=str(tmp_path / "home"), XDG_DATA_HOME=str(tmp_path / "home" / "data"))  # no stored credentials
+    script = REPO / "data_scripts" / "download_cityscapes.py"
+    done = subprocess.run(["bash", "-c", 'exec "$0" "$@" <&-', sys.executable, str(script), "--dest", str(dest)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "CITYSCAPES_USERNAME" in done.stderr and "https://www.cityscapes-dataset.com/register/" in done.stderr
+    assert not dest.exists()
+
+
+@pytest.mark.parametrize("stdin", [None, "closed"])
+def test_missing_credentials_create_no_destination(no_credentials, monkeypatch, tmp_path, capsys, stdin):
+    if stdin == "closed":
+        stdin = io.StringIO("")
+        stdin.close()
+    monkeypatch.setattr(sys, "stdin", stdin)
+    monkeypatch.setattr(download_script, "open_session", lambda credentials: pytest.fail("must not log in"))
+    dest = tmp_path / "new" / "cs"
+    assert download_script.main(["--dest", str(dest)]) == 2
+    assert "CITYSCAPES_PASSWORD" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
+def test_rejected_login_creates_no_destination(fake_server, monkeypatch, tmp_path, capsys):
+    def refuse(credentials):
+        raise ValueError("Cityscapes rejected the login of 'ada'")
+
+    monkeypatch.setattr(download_script, "open_session", refuse)
+    dest = tmp_path / "cs"
+    assert download_script.main(["--dest", str(dest)]) == 2
+    assert "rejected" in capsys.readouterr().err and not dest.exists()
+
+
+def test_sizes_above_the_maximum_are_refused_before_anything_is_created(dataset, tmp_path, capsys):
+    out = tmp_path / "out"
+    for size in [(100000, 100000), (4097, 64), (32, 8193)]:
+        with pytest.raises(ValueError, match="at most 4096x8192"):
+            prepare.open_output_root(dataset, out, size)
+        with pytest.raises(ValueError, match="at most 4096x8192"):
+            prepare.prepare_dataset(dataset, out, ["train"], size)
+        with pytest.raises(ValueError, match="at most 4096x8192"):
+            prepare.prepare_split(dataset, out, "train", size)
+        assert not out.exists()
+    assert prepare_script.main(["--root", str(dataset), "--out", str(out), "--size", "100000", "100000"]) == 2
+    err = capsys.readouterr().err
+    assert "too large" in err and "4096x8192" in err and "Traceback" not in err
+    assert not out.exists()
+    assert prepare.MAX_SIZE == (4 * 1024, 4 * 2048)  # four Cityscapes frames per side, documented in seglib.prepare
+    assert prepare.check_output_size(prepare.MAX_SIZE) == prepare.MAX_SIZE
+
+
+def test_prepare_ctrl_c_is_a_message_and_exit_code_130(dataset, tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prepare_script, "prepare_dataset", interrupted)
+    try:
+        code = prepare_script.main(["--root", str(dataset), "--out", str(tmp_path / "out")])
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped main()")
+    err = capsys.readouterr().err
+    assert code == 130 and err.strip().splitlines() == [err.strip()] and "interrupted" in err and "rerun" in err
+
+
+def test_prepare_sigterm_is_a_message_and_exit_code_143(dataset, tmp_path, monkeypatch, capsys):
+    before = signal.getsignal(signal.SIGTERM)
+
+    def terminated(*args, **kwargs):
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, before):
+            pytest.fail("main() does not handle SIGTERM (sending it would kill the test run)")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        pytest.fail("SIGTERM was not turned into an exception")
+
+    monkeypatch.setattr(prepare_script, "prepare_dataset", terminated)
+    assert prepare_script.main(["--root", str(dataset), "--out", str(tmp_path / "out")]) == 143
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [err.strip()] and "terminated" in err and "rerun" in err
+    assert signal.getsignal(signal.SIGTERM) == before  # the previous handler is back

@@ -381,3 +381,11 @@ def test_a_planted_secret_is_found(tmp_path, kind):
     (tmp_path / files[-1]).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / files[-1]).write_text(f"# a leak\nkey: {FAKE_SECRETS[kind]}\n")
     assert find_secrets(tmp_path, files) == [f"deploy/azureml/planted.yml: {kind}"]
+
+
+def test_stage_ships_gunicorns_settings(tmp_path):
+    """App Service runs gunicorn in the staged folder: without gunicorn.conf.py there, it would fall back to one
+    thread, and /health would wait behind every upload."""
+    stage = _load(REPO / "deploy" / "appservice" / "stage.py", "stage_settings")
+    folder = stage.stage(tmp_path / "app")
+    assert (folder / "gunicorn.conf.py").read_bytes() == (REPO / "gunicorn.conf.py").read_bytes()

@@ -204,3 +204,16 @@ def test_a_long_thin_strip_is_refused_before_decoding():
     with pytest.raises(predict.ImageError, match="sides longer than 8192") as error:
         predict.decode_image(strip)
     assert error.value.status == 413
+
+
+def test_a_time_limit_while_decoding_is_not_called_a_bad_image(monkeypatch):
+    """A server's time limit (TimeoutError, an OSError) raised while decoding reaches the server as itself, not as
+    a 400 "not an image" that would blame the client."""
+    from PIL import Image
+
+    def slow_open(*args, **kwargs):
+        raise TimeoutError("scoring timeout")
+
+    monkeypatch.setattr(Image, "open", slow_open)
+    with pytest.raises(TimeoutError, match="scoring timeout"):
+        predict.decode_image(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)

@@ -100,3 +100,65 @@ def test_file_lock_serialises_two_processes(tmp_path):
     assert len(lines) == 4
     assert lines[0].split()[0] == lines[1].split()[0] and lines[2].split()[0] == lines[3].split()[0]
     assert [line.split()[1] for line in lines] == ["start", "end", "start", "end"]
+
+
+def test_temporaries_of_a_dead_writer_go_after_a_grace_period(tmp_path):
+    import subprocess
+    import sys
+
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()  # reaped: its id now names no process (until reused)
+    dead, me = finished.pid, os.getpid()
+    assert safeio.temporary_writer(tmp_path / f".a.tmp{dead}.png") == dead
+    assert safeio.temporary_writer(safeio.temporary_path(tmp_path / "model.keras")) == me
+    assert safeio.temporary_writer(tmp_path / "a.tmp12.png") is None          # not hidden: not a temporary
+    orphan = tmp_path / "x" / f".a.tmp{dead}.png"
+    young = tmp_path / f".b.tmp{dead}.json"                                     # maybe another pid namespace's
+    mine = tmp_path / f".c.tmp{me}.png"                                         # a live writer's
+    impossible = tmp_path / ".d.tmp0.png"                                       # 0 is nobody's (not our group)
+    real = tmp_path / f"e.tmp{dead}.png"
+    orphan.parent.mkdir()
+    for path in (orphan, young, mine, impossible, real):
+        path.write_text("x")
+    minute_ago = time.time() - 60
+    for path in (orphan, mine, impossible, real):
+        os.utime(path, (minute_ago, minute_ago))
+    assert safeio.remove_stale_temporaries(tmp_path, orphaned_after=5) == 2
+    assert not orphan.exists() and not impossible.exists()
+    assert young.exists() and mine.exists() and real.exists()
+    assert safeio.remove_stale_temporaries(tmp_path / "absent", orphaned_after=5) == 0
+
+
+def _child_of_a_child(pid_file):
+    """Start a grandchild that asks for lifetime.death_signal, write its pid, then die (leaving it orphaned)."""
+    import subprocess
+    import sys
+
+    from seglib import lifetime
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], preexec_fn=lifetime.death_signal())
+    with open(pid_file, "w") as file:
+        file.write(str(child.pid))
+    os._exit(0)
+
+
+@pytest.mark.skipif(not os.uname().sysname == "Linux", reason="prctl(PR_SET_PDEATHSIG) is Linux's")
+def test_a_child_with_a_death_signal_dies_with_its_parent(tmp_path):
+    """seglib.lifetime: the grandchild of a process that exits gets SIGTERM instead of living on (60 s sleep)."""
+    pid_file = tmp_path / "pid"
+    parent = multiprocessing.get_context("spawn").Process(target=_child_of_a_child, args=(pid_file,))
+    parent.start()
+    parent.join(60)
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(grandchild, 0)
+        except ProcessLookupError:
+            break
+        if open(f"/proc/{grandchild}/stat").read().split()[2] == "Z":
+            break  # a zombie: it died, only not reaped yet
+        time.sleep(0.1)
+    else:
+        os.kill(grandchild, 9)
+        pytest.fail("the grandchild outlived its parent")

@@ -6,6 +6,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from cityscapesscripts.preparation.json2instanceImg import createInstanceImage
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
 from PIL import Image
 
-from seglib import cityscapes, datasets, labels, masks, synthetic
+from seglib import cityscapes, datasets, labels, masks, safeio, synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -336,3 +339,131 @@ def test_make_synthetic_script(tmp_path, monkeypatch, capsys):
     assert json.loads((root / synthetic.MARKER_NAME).read_text())["seed"] == 4
     assert script.main(["--root", str(root), "--size", "64", "128", "--seed", "5"]) == 2
     assert "seed=4" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Hardening: worker count, a killed run's leftovers, the worker pool under signals and without a main guard
+# ---------------------------------------------------------------------------------------------------------
+
+def _load_make_synthetic():
+    spec = importlib.util.spec_from_file_location("make_synthetic", REPO / "data_scripts" / "make_synthetic.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+@pytest.mark.parametrize("workers", ["0", "-3", "two"])
+def test_make_synthetic_refuses_a_worker_count_below_one(tmp_path, capsys, workers):
+    script = _load_make_synthetic()
+    with pytest.raises(SystemExit) as stopped:
+        script.main(["--root", str(tmp_path / "data"), "--size", "32", "64", "--train", "1", "--val", "0",
+                     "--test", "0", "--workers", workers])
+    assert stopped.value.code == 2 and "--workers" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
+    for bad in (0, -3, 1.5, True):
+        with pytest.raises(ValueError, match="workers must be a positive integer"):
+            synthetic.ensure_dataset(tmp_path / "data", TINY, {"train": 1}, workers=bad)
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_killed_runs_temporaries_do_not_survive_the_rerun_that_completes(tmp_path):
+    root = tmp_path / "data"
+    synthetic.ensure_dataset(root, TINY, {"train": 2})
+    frame = synthetic.frame_for(root, "train", 1)
+    frame.image_path.unlink()  # the run was killed (SIGKILL) while writing this image, a minute ago
+    writer = subprocess.Popen([sys.executable, "-c", "pass"])
+    writer.wait()  # the dead writer's id
+    left = frame.image_path.with_name(f".{frame.image_path.stem}.tmp{writer.pid}.png")
+    left.write_bytes(b"half a PNG")
+    minute_ago = time.time() - 60  # younger than remove_stale_temporaries' ten minutes
+    os.utime(left, (minute_ago, minute_ago))
+    synthetic.ensure_dataset(root, TINY, {"train": 2})
+    assert frame.image_path.is_file() and not left.exists()
+    assert not [path for path in root.rglob("*") if safeio.is_temporary(path)]
+
+
+_NO_GUARD = """\
+import sys
+sys.path.insert(0, {repo!r})
+from seglib import synthetic
+
+synthetic.ensure_dataset({root!r}, (32, 64), {{"train": 4}}, workers=2)  # no `if __name__ == "__main__":`
+print("finished")
+"""
+
+
+def test_a_script_without_the_main_guard_is_told_why(tmp_path):
+    root = tmp_path / "data"
+    script = tmp_path / "user_script.py"
+    script.write_text(_NO_GUARD.format(repo=str(REPO), root=str(root)))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode != 0 and "finished" not in done.stdout
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("RuntimeError:"), done.stderr[-2000:]
+    assert 'if __name__ == "__main__":' in last and "workers=1" in last and "spawn" in last
+    assert not list(root.rglob("*_leftImg8bit.png"))  # the workers re-importing the script generated nothing
+
+
+def _session_processes(session: int, zombies: bool = False) -> list[str]:
+    """The live processes of ``session`` (and the zombies, with ``zombies``), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone meanwhile
+        state, _, _, sid = text[text.rindex(")") + 2:].split()[:4]
+        if int(sid) == session and (zombies or state != "Z"):
+            found.append(text[:80])
+    return found
+
+
+def _images(root: Path) -> int:
+    return len(list((root / "leftImg8bit").rglob("*_leftImg8bit.png")))
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+@pytest.mark.parametrize("signum, to_group, code, message", [
+    (signal.SIGTERM, False, 143, "terminated"),  # kill PID
+    (signal.SIGINT, True, 130, "interrupted"),   # Ctrl-C in a terminal: the whole foreground group
+    (signal.SIGKILL, False, -signal.SIGKILL, None),  # no cleanup in the parent: the workers must die anyway
+], ids=["SIGTERM", "SIGINT", "SIGKILL"])
+def test_make_synthetic_stops_its_workers_on_a_signal_and_a_rerun_finishes(tmp_path, signum, to_group, code,
+                                                                          message):
+    root, frames = tmp_path / "data", 60
+    command = [sys.executable, str(REPO / "data_scripts" / "make_synthetic.py"), "--root", str(root),
+               "--size", "32", "64", "--train", str(frames), "--val", "0", "--test", "0", "--workers", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while _images(root) < 4 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert process.poll() is None and 4 <= _images(root) < frames, "the run must be stopped while generating"
+        (os.killpg if to_group else os.kill)(process.pid, signum)
+        _, err = process.communicate(timeout=10)  # promptly
+        assert process.returncode == code, err
+        if message:
+            assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and message in err, err
+        deadline = time.monotonic() + 5
+        while _session_processes(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _session_processes(process.pid) == []  # no worker, no resource tracker left
+        if not _session_processes(process.pid, zombies=True):  # else an init that reaps late holds the group
+            with pytest.raises(ProcessLookupError):
+                os.killpg(process.pid, 0)
+        stopped_at = _images(root)
+        time.sleep(1)
+        assert _images(root) == stopped_at < frames  # nobody writes any more
+        assert not [path for path in root.rglob("*") if safeio.is_temporary(path)]  # every file whole or absent
+    finally:
+        if process.poll() is None:
+            process.kill()
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # whatever survived a failed check
+        except ProcessLookupError:
+            pass
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert rerun.returncode == 0, rerun.stderr
+    assert _images(root) == frames and len(cityscapes.list_frames(root, "train")) == frames
+    assert not [path for path in root.rglob("*") if safeio.is_temporary(path)]

@@ -25,7 +25,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,7 @@ import pytest
 from PIL import Image
 
 from seglib import cityscapes, datasets, labels, predict, profiles, synthetic, viz, webapp
+from _images import encode, png_claiming
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_UPLOAD = 1 << 20       # small limits, so that the refusals are cheap to provoke
@@ -122,12 +122,6 @@ class Page(html.parser.HTMLParser):
 
 
 # --- images ---------------------------------------------------------------------------------------------------
-
-def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
 
 def decode_png(data: bytes) -> np.ndarray:
     with Image.open(io.BytesIO(data)) as image:
@@ -296,17 +290,6 @@ def test_overlay_is_added_on_request(client, predictor, rgb):
     assert "overlay_png" not in post_image(client, data).json()
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
-
-
-def _png_claiming(width: int, height: int) -> bytes:
-    """A small PNG file whose header claims ``width`` x ``height`` RGB pixels (its data is a few bytes)."""
-    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + _chunk(b"IEND", b""))
-
-
 def _bad_requests(rgb: np.ndarray, small_dataset: Path) -> dict[str, tuple[str, str, bytes, str | None, int, str]]:
     """{case: (method, path, body, content type, expected status, words the message must contain)}."""
     png = encode(Image.fromarray(rgb))
@@ -318,7 +301,7 @@ def _bad_requests(rgb: np.ndarray, small_dataset: Path) -> dict[str, tuple[str, 
         "empty": ("POST", "/api/predict", b"", raw, 400, "empty"),
         "truncated PNG": ("POST", "/api/predict", png[: len(png) // 2], raw, 400, "truncated"),
         "too many pixels": ("POST", "/api/predict", encode(Image.fromarray(big)), raw, 413, "160,000 pixels"),
-        "header claims huge": ("POST", "/api/predict", _png_claiming(100_000, 100_000), raw, 413, "too many pixels"),
+        "header claims huge": ("POST", "/api/predict", png_claiming(100_000, 100_000), raw, 413, "too many pixels"),
         "upload too large": ("POST", "/api/predict", encode(Image.fromarray(noise)), raw, 413, "larger than"),
         "upload far too large": ("POST", "/api/predict", bytes(24 << 20), raw, 413, "larger than"),
         "multipart too large": ("POST", "/predict",
@@ -407,12 +390,16 @@ def test_markup_in_a_file_name_or_sample_id_is_shown_as_text(flask_client, rgb):
         assert sample_id in Page(answer.text).error  # shown, as text
 
 
-def test_missing_model_is_a_503_that_says_so(small_dataset, tmp_path, rgb):
+def test_missing_model_is_a_503_that_says_so(small_dataset, tmp_path, rgb, caplog):
     app = webapp.create_app({"MODEL_PATH": tmp_path / "absent.keras", "SAMPLES_ROOT": small_dataset,
                              "ENDPOINT_URL": None})
     client = FlaskClient(app)
-    answer = client.request("GET", "/health")
-    assert answer.status == 503 and "absent.keras" in answer.json()["error"]
+    with caplog.at_level(logging.ERROR):
+        answer = client.request("GET", "/health")
+    # the public answer says so without the server's path; the log names it for the operator
+    assert answer.status == 503 and "no model loaded" in answer.json()["error"]
+    assert "absent.keras" not in answer.text and str(tmp_path) not in answer.text
+    assert "absent.keras" in caplog.text
     assert post_image(client, encode(Image.fromarray(rgb))).status == 503
 
 

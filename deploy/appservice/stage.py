@@ -1,10 +1,12 @@
-"""Stage the folder that Azure App Service runs: ``app.py``, ``seglib/``, a slim ``requirements.txt`` and, in local
-mode, the model.
+"""Stage the folder that Azure App Service runs: ``app.py``, ``gunicorn.conf.py``, ``seglib/``, a slim
+``requirements.txt`` and, in local mode, the model.
 
-Reads:  the repository's ``app.py``, ``seglib/`` and ``requirements.txt`` (the pins), and ``--model`` if given.
+Reads:  the repository's ``app.py``, ``gunicorn.conf.py``, ``seglib/`` and ``requirements.txt`` (the pins), and
+        ``--model`` if given.
 Writes: ``--output`` (which must be empty or absent)::
 
     app.py               the Flask app; App Service starts `gunicorn --bind=0.0.0.0 --timeout 600 app:app`
+    gunicorn.conf.py     gunicorn reads it from the app's folder: gthread, 1 worker, 16 threads
     seglib/              the library, importable from the app's folder (no pip install of the repository)
     requirements.txt     what App Service's build (Oryx) pip-installs, pinned as in the repository
     model/model.keras    only with --model: the app predicts itself (app setting SEGLIB_MODEL=model/model.keras)
@@ -69,6 +71,7 @@ def stage(output: str | Path, model: str | Path | None = None, repository: Path 
         raise FileNotFoundError(f"{model} is not a .keras model file")
     output.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(repository / "app.py", output / "app.py")
+    shutil.copyfile(repository / "gunicorn.conf.py", output / "gunicorn.conf.py")
     shutil.copytree(repository / "seglib", output / "seglib", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     packages = LOCAL_PACKAGES if model is not None else ENDPOINT_PACKAGES
     lines = pinned_requirements(repository / "requirements.txt", packages)

@@ -1,22 +1,31 @@
 """Writing the dataset: frames (:func:`generate_frame`), where they live (:func:`frame_for`), their files
 (:func:`write_frame`) and whole datasets made idempotently, in worker processes when there are many
 (:func:`ensure_dataset`). Files are written with :mod:`seglib.safeio`: whole files only, never into a folder
-that is not ours."""
+that is not ours.
+
+The worker processes never outlive the process that started them: each asks Linux to send it SIGTERM when its parent
+dies (``prctl(PR_SET_PDEATHSIG)``; elsewhere a watchdog thread checks the parent's id), ignores Ctrl-C (the parent
+handles it) and, on SIGTERM, abandons the file it is writing (its temporary is removed) and exits. When the parent
+stops early - an exception, Ctrl-C, or SIGTERM turned into an exception, as ``data_scripts/make_synthetic.py`` does -
+the pending frames are cancelled and the workers terminated before the exception goes on; a rerun finishes the job."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from seglib import masks, safeio
+from seglib import lifetime, masks, safeio
 from seglib.cityscapes import GT_KINDS, SPLITS, Frame
 from seglib.synthetic.render import render_image
 from seglib.synthetic.scene import _check_size, make_scene
@@ -128,6 +137,14 @@ def _make_frame(task: tuple[str, str, int, tuple[int, int], int]) -> None:
     write_frame(frame_for(root, split, index), image, polygons)
 
 
+def _check_workers(workers: Any) -> int | None:
+    if workers is None:
+        return None
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"workers must be a positive integer (or None for automatic), got {workers!r}")
+    return int(workers)
+
+
 def _worker_count(workers: int | None, frames: int) -> int:
     if workers is not None:
         return max(1, min(int(workers), frames))
@@ -135,6 +152,87 @@ def _worker_count(workers: int | None, frames: int) -> int:
         return 1
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(cpus, frames // 16))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The worker pool: workers that die with their parent, stop cleanly, and a clear error for a missing main guard
+# ---------------------------------------------------------------------------------------------------------
+
+#: What a script that starts the pool without the main guard is told (in the parent and in the failing worker).
+_MAIN_GUARD_HINT = (
+    "the synthetic frames are generated in worker processes started with 'spawn', which re-imports the main script "
+    "in each of them, so a script that calls seglib.datasets.dataset_root() or seglib.synthetic.ensure_dataset() at "
+    "its top level needs the usual guard: put that code under 'if __name__ == \"__main__\":'. Or generate in this "
+    "process: ensure_dataset(..., workers=1), or make the dataset once beforehand with "
+    "'python data_scripts/make_synthetic.py --workers 1'"
+)
+#: Worker state: inside a frame (SIGTERM unwinds the write), and whether SIGTERM has come.
+_in_task = False
+_stopping = False
+
+
+class _Stopped(BaseException):
+    """Raised in a worker by SIGTERM while it writes a frame, so that the write is abandoned (temporary removed)."""
+
+
+def _stop_worker(signum: int, frame: Any) -> None:
+    global _stopping
+    _stopping = True
+    if _in_task:
+        raise _Stopped
+    os._exit(128 + signum)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _init_worker(parent: int) -> None:
+    """Pool initializer: SIGTERM when the parent dies, Ctrl-C left to the parent, SIGTERM stops cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches the whole process group
+    signal.signal(signal.SIGTERM, _stop_worker)
+    set_death_signal = lifetime.death_signal(parent)
+    watched = set_death_signal() if set_death_signal else False
+    if os.getppid() != parent:  # the parent died before this worker started
+        os._exit(128 + signal.SIGTERM)
+    if not watched:
+        threading.Thread(target=_watch_parent, args=(parent,), name="seglib-watch-parent", daemon=True).start()
+
+
+def _make_frame_in_worker(task: tuple[str, str, int, tuple[int, int], int]) -> None:
+    global _in_task
+    try:
+        if _stopping:
+            os._exit(128 + signal.SIGTERM)
+        _in_task = True
+        _make_frame(task)
+    except _Stopped:
+        os._exit(128 + signal.SIGTERM)
+    finally:
+        _in_task = False
+
+
+def _stop_pool(pool: ProcessPoolExecutor, timeout: float = 10.0) -> None:
+    """Cancel the pending frames and terminate the workers (each abandons its current file and exits)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join()
+    pool.shutdown(wait=True)
+
+
+def _importing_main_in_a_worker() -> bool:
+    """Whether this process is a spawned worker still importing the main script (the missing-guard case)."""
+    return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
 
 
 def _generate(root: Path, split: str, indices: list[int], size: tuple[int, int], seed: int,
@@ -147,8 +245,19 @@ def _generate(root: Path, split: str, indices: list[int], size: tuple[int, int],
             _make_frame(task)
         return
     # spawn: safe in notebooks and with threads; scripts need the usual `if __name__ == "__main__":` guard
-    with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(_make_frame, tasks, chunksize=max(1, len(tasks) // (8 * count))))
+    pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                               initargs=(os.getpid(),))
+    try:
+        list(pool.map(_make_frame_in_worker, tasks, chunksize=max(1, len(tasks) // (8 * count))))
+    except BrokenProcessPool as error:
+        _stop_pool(pool)
+        raise RuntimeError(f"a worker process died while generating synthetic frames ({error}). If a script "
+                           f"started this: {_MAIN_GUARD_HINT}. Otherwise a worker was killed (out of memory?); the "
+                           "frames written so far are whole, rerun to finish") from error
+    except BaseException:  # an error, Ctrl-C, SIGTERM turned into an exception: no worker may go on writing
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _check_counts(counts: Mapping[str, int]) -> dict[str, int]:
@@ -168,25 +277,36 @@ def ensure_dataset(root: PathLike, size: tuple[int, int], counts: Mapping[str, i
     later adds frames; a re-run after an interrupt finishes the job). ``root`` gets a marker ``seglib_synthetic.json``
     (generator version, seed, size) and a ``README.txt``. Raises ``FileExistsError`` for an existing non-empty
     folder without the marker (it may be someone's data) and ``ValueError`` for a marker with other settings.
-    ``workers`` processes generate (default: 1 for fewer than 64 missing frames, else up to the CPU count).
+    ``workers`` processes generate (a positive integer; default: 1 for fewer than 64 missing frames, else up to the
+    CPU count); they are started with ``spawn``, so a script calling this at its top level needs the
+    ``if __name__ == "__main__":`` guard (a ``RuntimeError`` says so otherwise). A run that generated frames then
+    deletes the temporaries a killed run left (:func:`seglib.safeio.remove_stale_temporaries`).
     Prints at most one line per split. Returns ``root`` as a Path.
     """
     root, size, counts = Path(root).expanduser(), _check_size(size), _check_counts(counts)
+    workers = _check_workers(workers)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     _claim(root, size, int(seed))
+    folders = (root / "leftImg8bit", root / "gtFine")
     cleaned = False
     for split in SPLITS:
         missing = [i for i in range(counts[split])
                    if not all(path.is_file() for path in _frame_paths(frame_for(root, split, i)))]
         if not missing:
             continue
+        if _importing_main_in_a_worker():
+            raise RuntimeError(f"not generating frames in a worker process that is importing the main script; "
+                               f"{_MAIN_GUARD_HINT}")
         if not cleaned:
-            for folder in (root / "leftImg8bit", root / "gtFine"):
+            for folder in folders:
                 safeio.remove_stale_temporaries(folder)
             cleaned = True
         start = time.perf_counter()
         _generate(root, split, missing, size, int(seed), workers)
         print(f"seglib.synthetic: generated {len(missing)} {split} frame(s) of {size[0]}x{size[1]} in "
               f"{time.perf_counter() - start:.1f} s under {root}", flush=True)
+    if cleaned:  # this run completed the frames: nothing a killed run left behind may stay
+        for folder in folders:
+            safeio.remove_stale_temporaries(folder, orphaned_after=5.0)
     return root

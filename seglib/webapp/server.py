@@ -1,12 +1,14 @@
 """Running the app under gunicorn on loopback, as the tests, the serving benchmark and chapter 13 do:
 :func:`gunicorn_server` starts ``gunicorn app:app`` on a port the system picks and yields once ``/health`` answers;
-on Linux the server also dies with the process that started it (``prctl(PR_SET_PDEATHSIG)``). The served app
-never imports this module."""
+on Linux the server also dies with the process that started it (``prctl(PR_SET_PDEATHSIG)``). Each server gets
+its own gunicorn control socket beside its log in the temporary folder (``--control-socket``, gunicorn 25.1 and
+later): by default every gunicorn master binds ``$XDG_RUNTIME_DIR/gunicorn.ctl`` or ``~/.gunicorn/gunicorn.ctl``
+(creating ``~/.gunicorn/``), so servers started together would replace each other's socket and the first to stop
+would delete the others'. The served app never imports this module."""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import re
 import signal
@@ -17,10 +19,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from seglib import lifetime
 from seglib.webapp.settings import GUNICORN_THREADS, GUNICORN_WORKERS
 
 __all__ = ["GunicornServer", "gunicorn_server", "free_port", "stop_server"]
@@ -34,6 +37,8 @@ class GunicornServer:
     command: list[str]
     process: subprocess.Popen
     log_path: Path
+    #: this server's own control socket (``gunicornc -s PATH``), removed when the server stops
+    control_socket: Path | None = None
 
     def log_tail(self, characters: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-characters:]
@@ -48,30 +53,6 @@ def free_port() -> int:
 
 #: gunicorn's line naming the address it bound, here the port the system chose for ``--bind 127.0.0.1:0``.
 _LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+) ")
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the child receive SIGTERM when this process dies, even by SIGKILL (Linux
-    ``prctl(PR_SET_PDEATHSIG)``), so that a killed test run or notebook kernel leaves no server behind; None on
-    other systems. The signal comes when the *thread* that started the child ends: start servers from a thread
-    that outlives them (the main thread does)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork: the child only calls it
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def set_death_signal() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return set_death_signal
-
-
 def _wait_for_port(process: subprocess.Popen, log_path: Path, deadline: float) -> int:
     """The port gunicorn reports in its log once it has bound its socket."""
     while time.monotonic() < deadline:
@@ -116,29 +97,36 @@ def gunicorn_server(app: str = "app:app", cwd: str | os.PathLike | None = None, 
     """Run ``gunicorn app:app`` (from ``cwd``) bound to 127.0.0.1 on a port the system picks, with ``env`` added to
     the environment; yields once ``/health`` answers 200 and stops the server (and its workers) on exit.
 
-    The port is read from gunicorn's log, so no other program can take it between choosing and binding. The log
-    is deleted when the server stops cleanly; if it fails to start or exits with an error, the log is kept and its
-    path printed. On Linux the server also gets SIGTERM if this process dies without stopping it.
+    ``workers`` and ``threads`` go on gunicorn's command line, so they hold whatever ``cwd`` holds (the
+    repository's ``gunicorn.conf.py`` has the same defaults); so does the server's own control socket
+    (:attr:`GunicornServer.control_socket`). The port is read from gunicorn's log, so no other program can take it
+    between choosing and binding. The log is deleted when the server stops cleanly; if it fails to start or exits
+    with an error, the log is kept and its path printed. On Linux the server also gets SIGTERM if this process dies
+    without stopping it.
     """
     executable = Path(sys.executable).with_name("gunicorn")
     launcher = [str(executable)] if executable.is_file() else [sys.executable, "-m", "gunicorn"]
-    command = [*launcher, "--bind", "127.0.0.1:0", "--timeout", "600", "--workers", str(workers),
-               "--threads", str(threads), app]
     handle, name = tempfile.mkstemp(prefix="gunicorn-", suffix=".log")
     log_path = Path(name)
+    # beside the log, under its unique name: gunicorn removes the socket when it stops (on SIGTERM too), so nothing
+    # is left behind even when the process that started it is killed
+    control_socket = log_path.with_suffix(".ctl")
+    command = [*launcher, "--bind", "127.0.0.1:0", "--timeout", "600", "--workers", str(workers),
+               "--threads", str(threads), "--control-socket", str(control_socket), app]
     with os.fdopen(handle, "wb") as log:
         process = subprocess.Popen(command, cwd=cwd, env={**os.environ, **(env or {})}, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent())
+                                   stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=lifetime.death_signal())
     started = False
     try:
         deadline = time.monotonic() + ready_timeout
         server = GunicornServer(f"http://127.0.0.1:{_wait_for_port(process, log_path, deadline)}", command, process,
-                                log_path)
+                                log_path, control_socket)
         _wait_until_healthy(server, deadline)
         started = True
         yield server
     finally:
         stop_server(process)
+        control_socket.unlink(missing_ok=True)  # gone already, unless gunicorn had to be killed
         if started and process.returncode == 0:
             log_path.unlink(missing_ok=True)
         else:

@@ -1,6 +1,10 @@
 """What the routes share: :class:`PredictionService` holds the settings, the sample index (built once at startup,
 so a sample is chosen by id, never by a path made from user input), the lazily loaded predictor or the endpoint,
-and the slots that bound the images a worker holds at once."""
+the slots that bound the images a worker holds at once, and the admission counter that bounds the prediction
+requests a worker has taken on (the rest get a quick 503 with ``Retry-After``): ``MAX_WAITING_PREDICTIONS`` requests
+beyond the slots (``SEGLIB_MAX_WAITING_PREDICTIONS``, default 6) wait for a slot or are still uploading, each given
+``UPLOAD_TIMEOUT`` seconds to send its body (``SEGLIB_UPLOAD_TIMEOUT``, default 120; no single read may wait more
+than ``UPLOAD_IDLE_TIMEOUT`` of it). The settings are :func:`~seglib.webapp.settings.default_config`'s."""
 
 from __future__ import annotations
 
@@ -18,7 +22,12 @@ from seglib import cityscapes, datasets, predict
 from seglib.webapp.endpoint import EndpointError, _public_address, endpoint_predict
 from seglib.webapp.settings import SAMPLE_SPLIT
 
-__all__ = ["PredictionService"]
+__all__ = ["PredictionService", "UPLOAD_IDLE_TIMEOUT", "RETRY_AFTER_SECONDS"]
+
+#: Seconds one read of an upload may wait for data (a client that stopped sending gets 408 sooner).
+UPLOAD_IDLE_TIMEOUT = 30.0
+#: The ``Retry-After`` of a 503 for a full worker: about what a few predictions take.
+RETRY_AFTER_SECONDS = 2
 
 _log = logging.getLogger(__name__)
 
@@ -29,7 +38,9 @@ def _sample_index(root: str | os.PathLike, limit: int) -> dict[str, Path]:
 
 
 class PredictionService:
-    """What the routes share: the samples, the settings, the (lazily loaded) predictor and the prediction slots."""
+    """What the routes share: the samples, the settings, the (lazily loaded) predictor, the prediction slots and the
+    admission counter (``slots`` <= ``MAX_CONCURRENT_PREDICTIONS`` requests hold a decoded image; ``admission``
+    <= that plus ``SEGLIB_MAX_WAITING_PREDICTIONS`` prediction requests are taken on at all)."""
 
     def __init__(self, config: Mapping):
         self.config = config
@@ -44,6 +55,15 @@ class PredictionService:
             raise ValueError(f"MAX_CONCURRENT_PREDICTIONS must be a positive integer, got {slots!r}")
         #: held from decoding an image until its answer is encoded: bounds the images a worker holds at once
         self.slots = threading.BoundedSemaphore(slots)
+        waiting = config["MAX_WAITING_PREDICTIONS"]
+        if isinstance(waiting, bool) or not isinstance(waiting, int) or waiting < 0:
+            raise ValueError(f"MAX_WAITING_PREDICTIONS must be a non-negative integer, got {waiting!r}")
+        #: prediction requests admitted at once: those in a slot, those waiting for one, those still uploading
+        self.max_admitted = slots + waiting
+        #: taken without blocking when a prediction request starts (:mod:`~seglib.webapp.views`), or a 503
+        self.admission = threading.BoundedSemaphore(self.max_admitted)
+        self.upload_timeout = float(config["UPLOAD_TIMEOUT"])
+        self.upload_idle_timeout = min(UPLOAD_IDLE_TIMEOUT, self.upload_timeout)
 
     @property
     def mode(self) -> str:
@@ -52,11 +72,15 @@ class PredictionService:
     def predictor(self) -> predict.Predictor:
         with self._lock:
             if self._predictor is None:
+                self._model_path = None
                 try:
                     self._model_path = Path(self.config["MODEL_PATH"] or predict.default_model_path())
                     predictor = predict.Predictor(self._model_path, max_pixels=self.config["MAX_PIXELS"])
                 except (FileNotFoundError, ValueError) as error:
-                    raise ServiceUnavailable(f"no model to predict with: {error}") from error
+                    # the path is the server's business: logged for its operator, not shown to the public
+                    _log.error("no model loaded (%s): %s", self._model_path or "no model path", error)
+                    raise ServiceUnavailable("no model loaded: this server cannot predict until its operator "
+                                             "installs a model (the server's log says what is missing)") from error
                 predictor.predict_array(np.zeros((*predictor.image_size, 3), np.uint8))  # trace the graph now, once
                 self._predictor = predictor
                 _log.info("loaded %s", self._model_path)
