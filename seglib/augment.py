@@ -29,8 +29,8 @@ __all__ = ["AugmentationSettings", "DEFAULT_SETTINGS", "make_augmentation", "aug
 
 @dataclass(frozen=True)
 class AugmentationSettings:
-    """The augmentations of the earlier reports this book grew from: flip, a small rotation, shift-scale,
-    brightness/contrast and noise."""
+    """The usual augmentations for street scenes: flip, a small rotation, shift-scale, brightness/contrast and
+    noise."""
 
     flip_probability: float = 0.5
     rotate_degrees: float = 10.0            # rotation drawn from [-rotate_degrees, +rotate_degrees]

@@ -211,7 +211,7 @@ def combined_loss(y_true: np.ndarray, y_pred: np.ndarray, dice_weight: float = 1
                   num_classes: int | None = None) -> float:
     """``cross_entropy + dice_weight * dice_loss`` (shapes as in :func:`cross_entropy`).
 
-    ``dice_weight=1`` is the "CE + dice" of the training recipes, ``dice_weight=3`` their "CE + 3 * dice".
+    ``dice_weight=1`` is the common "CE + dice", ``dice_weight=3`` a "CE + 3 * dice" that weights the overlap more.
     """
     dice_weight = _check_dice_weight(dice_weight)
     return (cross_entropy(y_true, y_pred, num_classes)

@@ -91,7 +91,7 @@ def _probabilities(x: keras.KerasTensor, num_classes: int) -> keras.KerasTensor:
 
 def simple_unet(input_shape: tuple[int, int, int] = (None, None, 3), num_classes: int = labels.NUM_CATEGORIES,
                 base_filters: int = 16, depth: int = 4) -> keras.Model:
-    """The "simple" U-Net of the binary-segmentation recipe this book started from: each level one 3x3 convolution,
+    """A "simple" U-Net, as binary-segmentation tutorials often build it: each level one 3x3 convolution,
     then a *strided* 3x3 convolution halves the size (learned downsampling instead of max pooling); the decoder
     mirrors it with transposed convolutions and skip concatenations."""
     _check(num_classes, input_shape, 2**depth, base_filters=base_filters, depth=depth)

@@ -24,7 +24,7 @@ LAYERS = (
     ("train",),                                     # fitting, saved runs, evaluation
     ("predict",),                                   # the one prediction path
     ("experiments", "export", "webapp"),
-    ("backend_probe",),                             # tries every tool above on each Keras backend
+    ("backend_probe", "exercises"),                 # every tool on each backend; the exercises' answer key
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 #: Longest module, in lines: past this a module holds more than one idea.
