@@ -430,7 +430,7 @@ def _images(root: Path) -> int:
 ], ids=["SIGTERM", "SIGINT", "SIGKILL"])
 def test_make_synthetic_stops_its_workers_on_a_signal_and_a_rerun_finishes(tmp_path, signum, to_group, code,
                                                                           message):
-    root, frames = tmp_path / "data", 60
+    root, frames = tmp_path / "data", 300  # a few seconds of work: the signal lands while frames are being made
     command = [sys.executable, str(REPO / "data_scripts" / "make_synthetic.py"), "--root", str(root),
                "--size", "32", "64", "--train", str(frames), "--val", "0", "--test", "0", "--workers", "2"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
