@@ -130,6 +130,17 @@ class Load:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+def run_clients(client, clients: int) -> float:
+    """Run ``client`` in ``clients`` threads at once; -> the seconds until the last one returned."""
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start
+
+
 def load_test(url: str, data: bytes, clients: int, seconds: float) -> Load:
     """``clients`` threads POST ``data`` back to back until ``seconds`` have passed."""
     load = Load()
@@ -147,13 +158,7 @@ def load_test(url: str, data: bytes, clients: int, seconds: float) -> Load:
                 if status != 200:
                     load.errors.append(error or f"HTTP {status}")
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    load.seconds = time.perf_counter() - start
+    load.seconds = run_clients(client, clients)
     return load
 
 
@@ -206,13 +211,7 @@ def overload_test(url: str, data: bytes, clients: int, seconds: float) -> Overlo
             if status == 503:
                 time.sleep(max(0.0, min(retry_after or 1.0, deadline - time.monotonic())))
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    load.seconds = time.perf_counter() - start
+    load.seconds = run_clients(client, clients)
     return load
 
 

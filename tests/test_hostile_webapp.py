@@ -34,6 +34,7 @@ from PIL import Image
 from seglib import cityscapes, predict, webapp
 from seglib.webapp import settings as webapp_settings
 from _images import encode, png_chunk, png_claiming
+from _json_server import JsonHandler
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_UPLOAD = 1 << 20   # small limits, so that the refusals are cheap to provoke
@@ -542,7 +543,7 @@ class Gate:
     inside = 0
 
 
-class GatedEndpoint(http.server.BaseHTTPRequestHandler):
+class GatedEndpoint(JsonHandler):
     """An Azure ML endpoint that answers an all-zero mask of the image's size, once the gate is opened."""
 
     def do_POST(self):
@@ -553,15 +554,7 @@ class GatedEndpoint(http.server.BaseHTTPRequestHandler):
         with Gate.lock:
             Gate.inside -= 1
         image = predict.decode_image(body)
-        answer = json.dumps(predict.Prediction(image, np.zeros(image.shape[:2], np.uint8)).as_json()).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args):
-        pass
+        self.answer(200, predict.Prediction(image, np.zeros(image.shape[:2], np.uint8)).as_json())
 
 
 def test_slow_predictions_beyond_capacity_get_a_quick_503(small_dataset, images):

@@ -33,6 +33,7 @@ from PIL import Image
 
 from seglib import cityscapes, datasets, labels, predict, profiles, synthetic, viz, webapp
 from _images import encode, png_claiming
+from _json_server import JsonHandler
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_UPLOAD = 1 << 20       # small limits, so that the refusals are cheap to provoke
@@ -427,7 +428,7 @@ class Gate:
             cls.inside -= 1
 
 
-class FakeEndpoint(http.server.BaseHTTPRequestHandler):
+class FakeEndpoint(JsonHandler):
     """Answers as an Azure ML endpoint running score.py would, one behaviour per path; /score predicts for real."""
 
     predictor: predict.Predictor = None
@@ -436,35 +437,22 @@ class FakeEndpoint(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         if self.path == "/gate":
             Gate.wait()
-            return self._answer(200, self.predictor.predict_bytes(body).as_json())
+            return self.answer(200, self.predictor.predict_bytes(body).as_json())
         if self.path == "/echo-key":  # a broken server that quotes the request's headers in its error, key included
-            return self._answer(500, {"error": "x" * 283 + " " + str(self.headers["Authorization"])})
+            return self.answer(500, {"error": "x" * 283 + " " + str(self.headers["Authorization"])})
         if self.path == "/score":
             if self.headers["Authorization"] != f"Bearer {KEY}":
-                return self._answer(401, {"error": "invalid key"})
+                return self.answer(401, {"error": "invalid key"})
             if self.headers["Content-Type"] != "application/octet-stream":
-                return self._answer(415, {"error": "send application/octet-stream"})
+                return self.answer(415, {"error": "send application/octet-stream"})
             try:
-                return self._answer(200, self.predictor.predict_bytes(body).as_json())
+                return self.answer(200, self.predictor.predict_bytes(body).as_json())
             except predict.ImageError as error:
-                return self._answer(error.status, {"error": str(error)})
+                return self.answer(error.status, {"error": str(error)})
         answers = {"/refuses": (400, {"error": "the endpoint says: bad image"}), "/crashes": (500, "boom"),
                    "/missing": (404, "not found"), "/overloaded": (429, {"message": "too many requests"}),
                    "/scoring-timeout": (408, "request timed out"), "/garbage": (200, {"mask": "nope"})}
-        self._answer(*answers[self.path], {"Retry-After": "7"} if self.path == "/overloaded" else {})
-
-    def _answer(self, status: int, payload, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        self.answer(*answers[self.path], {"Retry-After": "7"} if self.path == "/overloaded" else {})
 
 
 @pytest.fixture(scope="module")

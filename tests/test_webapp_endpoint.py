@@ -26,6 +26,7 @@ from test_webapp import FlaskClient, check_prediction, closed_port_url, post_ima
 from seglib import labels, predict, webapp
 from seglib.webapp import endpoint as endpoint_module
 from _images import encode, png_claiming
+from _json_server import JsonHandler
 
 #: An Azure ML key is base64: it holds "+", "/" and "=", which URL-encoding and JSON escaping change.
 SECRET = "s3cr3t+9f1c2e7a4b6d8e0f/3a5c7e9b1d2f4a6c=="  # fixed: pytest-xdist workers must collect the same ids
@@ -114,7 +115,7 @@ class Hostile:
 CHUNK = b"x" * MB
 
 
-class FakeEndpoint(http.server.BaseHTTPRequestHandler):
+class FakeEndpoint(JsonHandler):
     def do_POST(self):
         data = self.rfile.read(int(self.headers["Content-Length"]))
         path = urllib.parse.urlsplit(self.path).path
@@ -262,21 +263,6 @@ class FakeEndpoint(http.server.BaseHTTPRequestHandler):
             status, form = name.removeprefix("hostile_echo_").split("_", 1)
             return lambda data: self.echo(int(status), ECHO_FORMS[form])
         raise AttributeError(name)
-
-    # ---- plumbing ----
-
-    def answer(self, status: int, payload) -> None:
-        self.raw_answer(status, json.dumps(payload).encode())
-
-    def raw_answer(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 class QuietServer(http.server.ThreadingHTTPServer):
