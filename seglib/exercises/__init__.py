@@ -44,13 +44,14 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from seglib.bench import median_seconds  # for checks that say "too slow"
 
 __all__ = ["REPORT_ENV", "Wrong", "Result", "check", "checker", "exercise_ids", "expect", "expect_array",
            "expect_close", "median_seconds"]
@@ -171,14 +172,3 @@ def expect_close(got: Any, expected: float, what: str = "the result", tolerance:
         raise Wrong(f"{what} should be a number, got {type(got).__name__}") from None
     expect(abs(value - expected) <= tolerance * max(1.0, abs(expected)),
            f"{what} is {value:.6g}, expected {expected:.6g}")
-
-
-def median_seconds(function: Callable[[], Any], repeats: int = 5) -> float:
-    """Median seconds of ``repeats`` calls (after one untimed call), for checks that say "too slow"."""
-    function()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - start)
-    return float(np.median(samples))

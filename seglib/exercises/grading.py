@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seglib.exercises import REPORT_ENV
-from seglib.exercises.notebooks import check_calls
+from seglib.exercises.notebooks import cell_source, check_calls
 
 __all__ = ["Grade", "FIELDS", "grade", "grade_one", "write_csv", "execute"]
 
@@ -45,8 +45,7 @@ class Grade:
 def _checks(nb: dict) -> list[tuple[int, str]]:
     """``[(cell index, exercise id), ...]`` of the check cells of a notebook."""
     return [(index, exercise) for index, cell in enumerate(nb["cells"]) if cell["cell_type"] == "code"
-            for exercise, _ in check_calls("".join(cell["source"]) if isinstance(cell["source"], list)
-                                           else cell["source"])]
+            for exercise, _ in check_calls(cell_source(cell))]
 
 
 def execute(notebook: str, executed: str, cell_timeout: int, folder: str) -> None:

@@ -13,7 +13,7 @@ import copy
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["BEGIN", "END", "Exercise", "find_exercises", "stub_source", "student_version", "check_calls"]
+__all__ = ["BEGIN", "END", "Exercise", "cell_source", "find_exercises", "stub_source", "student_version", "check_calls"]
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 _EXERCISE = re.compile(r"^(`{3,}|:{3,})\{exercise\}\s*(?P<title>[^\n]*)\n(?P<body>.*?)^\1\s*$", re.M | re.S)
@@ -42,7 +42,8 @@ class Exercise:
         return self.check_cell is not None
 
 
-def _source(cell) -> str:
+def cell_source(cell) -> str:
+    """A cell's source as one string (a notebook stores it as a string or a list of lines)."""
     source = cell["source"]
     return source if isinstance(source, str) else "".join(source)
 
@@ -60,7 +61,7 @@ def find_exercises(nb) -> list[Exercise]:
     by_label: dict[str, Exercise] = {}
     gate: Exercise | None = None
     for index, cell in enumerate(nb["cells"]):
-        text = _source(cell)
+        text = cell_source(cell)
         if cell["cell_type"] == "markdown":
             for match in _EXERCISE.finditer(text):
                 title = match["title"].strip()
@@ -123,7 +124,7 @@ def student_version(nb):
     exercises = {index: exercise.id for exercise in find_exercises(nb) for index in exercise.solution_cells}
     cells, in_solution = [], False
     for index, cell in enumerate(nb["cells"]):
-        text = _source(cell)
+        text = cell_source(cell)
         if cell["cell_type"] == "markdown":
             gate = _GATE.match(text)
             if gate:
