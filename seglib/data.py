@@ -27,7 +27,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import albumentations
 import keras
 import numpy as np
 
@@ -202,13 +201,23 @@ def _sizes(profile: Profile | str | None, image_size: Sequence[int] | None,
     return size, batch  # type: ignore[return-value]
 
 
-def _augment_in_graph(transform: albumentations.Compose, image: tf.Tensor, mask: tf.Tensor, seed: int,
+def _augment_in_graph(transform: augment.Augmentation, image: tf.Tensor, mask: tf.Tensor, seed: int,
                       epoch: tf.Tensor, index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    def apply(image: np.ndarray, mask: np.ndarray, epoch: np.int64, index: np.int64) -> tuple[np.ndarray, np.ndarray]:
-        return augment.augment_pair(transform, image, mask, augment.seed_for(seed, int(epoch), int(index)))
+    """Augment one example with the seed :func:`seglib.augment.seed_for` gives ``(seed, epoch, index)``: Keras's layers
+    as TensorFlow ops in the graph, albumentations in Python through ``tf.numpy_function``."""
+    if isinstance(transform, augment.KerasAugmentation):
+        def example_seed(epoch: np.int64, index: np.int64) -> np.int64:
+            return np.int64(augment.seed_for(seed, int(epoch), int(index)))
 
-    augmented_image, augmented_mask = tf.numpy_function(apply, [image, mask, epoch, index], [tf.uint8, tf.uint8],
-                                                        stateful=False)
+        seed_tensor = tf.reshape(tf.numpy_function(example_seed, [epoch, index], tf.int64, stateful=False), [])
+        augmented_image, augmented_mask = transform.apply(image, mask, seed_tensor)
+    else:
+        def apply(image: np.ndarray, mask: np.ndarray, epoch: np.int64,
+                  index: np.int64) -> tuple[np.ndarray, np.ndarray]:
+            return augment.augment_pair(transform, image, mask, augment.seed_for(seed, int(epoch), int(index)))
+
+        augmented_image, augmented_mask = tf.numpy_function(apply, [image, mask, epoch, index], [tf.uint8, tf.uint8],
+                                                            stateful=False)
     augmented_image.set_shape(image.shape)
     augmented_mask.set_shape(mask.shape)
     return augmented_image, augmented_mask
@@ -222,7 +231,7 @@ def _epochs(one_epoch) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensors(0).map(lambda _: counter.assign_add(1)).flat_map(one_epoch)
 
 
-def _finish(read, count: int, size: tuple[int, int], batch_size: int, augmentation: albumentations.Compose | None,
+def _finish(read, count: int, size: tuple[int, int], batch_size: int, augmentation: augment.Augmentation | None,
             shuffle: bool, seed: int, cache: bool | None, drop_remainder: bool,
             shuffle_buffer: int | None = None) -> tf.data.Dataset:
     """The steps every pipeline shares, from examples to model batches.
@@ -270,7 +279,7 @@ def _finish(read, count: int, size: tuple[int, int], batch_size: int, augmentati
 
 
 def tf_dataset(root: str | os.PathLike, split: str, profile: Profile | str | None = None, *,
-               augmentation: albumentations.Compose | None = None, shuffle: bool = False, seed: int = 0,
+               augmentation: augment.Augmentation | None = None, shuffle: bool = False, seed: int = 0,
                cache: bool | None = None, drop_remainder: bool = False, image_size: Sequence[int] | None = None,
                batch_size: int | None = None) -> tf.data.Dataset:
     """A ``tf.data`` pipeline over the frames of ``split`` under ``root`` (a Cityscapes layout).
@@ -313,7 +322,7 @@ class SegmentationSequence(keras.utils.PyDataset):
     """
 
     def __init__(self, root: str | os.PathLike, split: str, profile: Profile | str | None = None, *,
-                 augmentation: albumentations.Compose | None = None, shuffle: bool = False, seed: int = 0,
+                 augmentation: augment.Augmentation | None = None, shuffle: bool = False, seed: int = 0,
                  image_size: Sequence[int] | None = None, batch_size: int | None = None,
                  category: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -446,7 +455,7 @@ def read_tfrecords(paths: Sequence[str | os.PathLike]) -> tf.data.Dataset:
 
 
 def tfrecord_dataset(out_dir: str | os.PathLike, split: str, profile: Profile | str | None = None, *,
-                     augmentation: albumentations.Compose | None = None, shuffle: bool = False, seed: int = 0,
+                     augmentation: augment.Augmentation | None = None, shuffle: bool = False, seed: int = 0,
                      cache: bool | None = None, drop_remainder: bool = False,
                      image_size: Sequence[int] | None = None, batch_size: int | None = None) -> tf.data.Dataset:
     """The :func:`tf_dataset` pipeline, reading its PNG bytes from the TFRecord shards :func:`write_tfrecords`
