@@ -1,15 +1,20 @@
 """Exports for the car's embedded computer: a TensorFlow SavedModel and TensorFlow Lite files (float32, float16,
-int8), a predictor that runs a ``.tflite`` file, and one measurement that compares them with the Keras model.
+int8), a predictor that runs a ``.tflite`` file with LiteRT, and one measurement that compares them with the Keras
+model.
 
 * :func:`export_saved_model` writes the model as a SavedModel (``model.export(..., format="tf_saved_model")``):
   a graph and its weights that TensorFlow Serving or C++ load without Python, Keras or seglib.
-* :func:`to_tflite` converts a Keras model, a ``.keras`` file or a SavedModel folder with
-  ``tf.lite.TFLiteConverter`` (a Keras model goes through a SavedModel first: one conversion path).
+* :func:`to_tflite` converts a Keras model (or a ``.keras`` file) with Keras's own
+  ``model.export(path, format="litert")``, and a SavedModel folder with ``tf.lite.TFLiteConverter``. Both are
+  one converter: Keras writes a SavedModel and runs ``tf.lite.TFLiteConverter.from_saved_model`` on it, setting
+  each keyword argument of ``export`` on the converter; :func:`converter_options` gives those arguments, for both
+  paths, and on the same model the two paths write the same file (tested, all three quantizations).
   ``quantization`` is ``"none"`` (float32), ``"float16"`` (weights stored as float16, half the size; the CPU
   computes in float32) or ``"int8"`` (full-integer: weights and activations int8, with each tensor's
   ``scale``/``zero_point`` calibrated on ``representative_images``: train frames preprocessed exactly as training
   does, :func:`representative_images`). A TFLite model has one fixed input size: the model's own, or
-  ``image_size`` for a model that takes any size.
+  ``image_size`` for a model that takes any size. Only TFLite's builtin operations are allowed (Keras would also
+  allow TensorFlow ops, which LiteRT's runtime cannot run): a model that needs one fails to convert.
 * **int8 keeps float32 input and output.** The converter puts a quantize op after the input and a dequantize op
   before the output, so :class:`TFLitePredictor` feeds every file the same ``/255`` floats and takes the same
   argmax: the int8 file is a drop-in replacement, and masks from the three files differ only by what
@@ -24,19 +29,22 @@ int8), a predictor that runs a ``.tflite`` file, and one measurement that compar
   at the model's input size and the official category mIoU on a split (:func:`seglib.train.evaluate`);
   ``benchmarks/bench_export.py`` and chapter 15 both print its :func:`comparison_table`.
 
-The interpreter is ``tf.lite.Interpreter``: TensorFlow 2.21 still ships it but warns that it is deprecated in
-favour of LiteRT (``pip install ai-edge-litert``; ``ai_edge_litert.interpreter.Interpreter`` has the same
-interface). On the car one installs only LiteRT's runtime, not TensorFlow.
+The interpreter is LiteRT's (``pip install ai-edge-litert``; ``ai_edge_litert.interpreter.Interpreter``), the
+runtime that goes on the car without TensorFlow. TensorFlow 2.21 still ships ``tf.lite.Interpreter`` but warns on
+every use that it is deprecated and scheduled for deletion in favour of LiteRT; on the same file the two give the
+same outputs (tested).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import statistics
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -44,11 +52,16 @@ import numpy as np
 from seglib import backends, bench, data, labels, modelio, predict, train
 from seglib.profiles import Profile, get_profile
 
-#: TensorFlow, imported on first use; every export function below is TensorFlow-only (backends.require_tensorflow).
+if TYPE_CHECKING:
+    from ai_edge_litert import interpreter as litert
+
+#: TensorFlow, imported on first use: every export below is TensorFlow-only (backends.require_tensorflow); running a
+#: .tflite file (load_interpreter) needs only LiteRT.
 tf = backends.LazyTensorFlow()
 
-__all__ = ["QUANTIZATIONS", "export_saved_model", "to_tflite", "tflite_converter", "representative_images",
-           "load_interpreter", "TFLitePredictor", "file_size", "ExportResult", "compare_exports", "comparison_table"]
+__all__ = ["QUANTIZATIONS", "export_saved_model", "to_tflite", "converter_options", "tflite_converter",
+           "representative_images", "load_interpreter", "TFLitePredictor", "file_size", "ExportResult",
+           "compare_exports", "comparison_table"]
 
 #: The ``quantization`` choices of :func:`to_tflite`.
 QUANTIZATIONS = ("none", "float16", "int8")
@@ -107,9 +120,27 @@ def export_saved_model(model: keras.Model | str | os.PathLike, folder: str | os.
     model = _load_keras(model)
     _check_categories(model.output_shape[-1])
     size = _fixed_size(model, image_size) or tuple(model.input_shape[1:3])
-    signature = [tf.TensorSpec([None, *size, 3], tf.float32, name="image")]
-    model.export(str(folder), format="tf_saved_model", input_signature=signature, verbose=False)
+    with _no_info_logs():
+        model.export(str(folder), format="tf_saved_model", input_signature=_signature(size), verbose=False)
     return Path(folder)
+
+
+@contextlib.contextmanager
+def _no_info_logs():
+    """TensorFlow logs ``INFO ... Assets written to: <folder>`` whenever a SavedModel is written, and Keras's LiteRT
+    export writes one in a temporary folder per conversion: keep TensorFlow's warnings, drop those lines."""
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _signature(size: Sequence[int | None]) -> list:
+    """The input signature of every export: a batch of ``(h, w, 3) float32`` images named ``image``."""
+    return [tf.TensorSpec([None, *size, 3], tf.float32, name="image")]
 
 
 def _saved_model_size(folder: Path) -> tuple[int, int]:
@@ -148,55 +179,75 @@ def _check_representative(images, size: tuple[int, int]) -> np.ndarray:
     return images.astype(np.float32)
 
 
-def tflite_converter(folder: str | os.PathLike, quantization: str = "none",
-                     images: np.ndarray | None = None) -> tf.lite.TFLiteConverter:
-    """The ``tf.lite.TFLiteConverter`` that :func:`to_tflite` runs, set up for ``quantization`` but not yet run
-    (call ``.convert()`` for the file's bytes).
-
-    ``folder``: a SavedModel (:func:`export_saved_model`). ``quantization``: ``"none"`` (float32 weights and
-    arithmetic), ``"float16"`` (weights stored as float16) or ``"int8"`` (weights and activations int8, each
-    tensor's range calibrated on ``images``: ``(N, h, w, 3) float32`` in [0, 1], see :func:`representative_images`;
-    integer-only kernels, so the conversion fails rather than leave a float op). Input and output stay float32.
-    """
+def _check_quantization(quantization: str, images) -> None:
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"unknown quantization {quantization!r}; choose one of {', '.join(QUANTIZATIONS)}")
     if quantization == "int8" and images is None:
         raise ValueError("int8 quantization calibrates each tensor's range on representative images: pass "
-                         "images=export.representative_images(root, image_size)")
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(folder))
+                         "them, export.representative_images(root, image_size)")
+
+
+def converter_options(quantization: str = "none", images: np.ndarray | None = None) -> dict:
+    """The ``tf.lite.TFLiteConverter`` settings for ``quantization``, as the keyword arguments of Keras's
+    ``model.export(path, format="litert", **options)`` (Keras sets each on its converter; ``target_spec`` is a
+    dict of ``converter.target_spec`` attributes). :func:`tflite_converter` sets the same ones.
+
+    ``quantization``: ``"none"`` (float32 weights and arithmetic), ``"float16"`` (weights stored as float16) or
+    ``"int8"`` (weights and activations int8, each tensor's range calibrated on ``images``: ``(N, h, w, 3)
+    float32`` in [0, 1], see :func:`representative_images`; integer-only kernels, so the conversion fails rather
+    than leave a float op). Builtin TFLite operations only, as LiteRT's runtime has no TensorFlow ops. Input and
+    output stay float32.
+    """
+    _check_quantization(quantization, images)
     if quantization == "float16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    elif quantization == "int8":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([image[np.newaxis]] for image in images)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]  # fail rather than keep floats
+        return {"optimizations": [tf.lite.Optimize.DEFAULT],
+                "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS], "supported_types": [tf.float16]}}
+    if quantization == "int8":
+        return {"optimizations": [tf.lite.Optimize.DEFAULT],
+                "representative_dataset": lambda: ([image[np.newaxis]] for image in images),
+                "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]}}  # fail rather than keep floats
+    return {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
+
+
+def tflite_converter(folder: str | os.PathLike, quantization: str = "none",
+                     images: np.ndarray | None = None) -> tf.lite.TFLiteConverter:
+    """The ``tf.lite.TFLiteConverter`` that :func:`to_tflite` runs on a SavedModel ``folder``
+    (:func:`export_saved_model`), set up with :func:`converter_options` for ``quantization`` (and ``images`` for
+    int8) as Keras sets up its own, but not yet run (call ``.convert()`` for the file's bytes)."""
+    options = converter_options(quantization, images)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(folder))
+    for name, value in options.pop("target_spec").items():
+        setattr(converter.target_spec, name, value)
+    for name, value in options.items():
+        setattr(converter, name, value)
     return converter
 
 
 def to_tflite(model: keras.Model | str | os.PathLike, path: str | os.PathLike, quantization: str = "none",
               representative_images: np.ndarray | None = None, image_size: Sequence[int] | None = None) -> Path:
-    """Convert ``model`` (a ``keras.Model``, a ``.keras`` file or a SavedModel folder) to a TFLite file at ``path``.
+    """Convert ``model`` (a ``keras.Model``, a ``.keras`` file or a SavedModel folder) to a TFLite file at ``path``
+    (its name must end in ``.tflite``).
 
     ``quantization``: ``"none"`` (float32), ``"float16"`` or ``"int8"`` (needs ``representative_images``,
     ``(N, h, w, 3) float32`` in [0, 1]). ``image_size`` fixes the input size of a Keras model that takes any size.
-    Input and output stay float32 in all three (see the module docstring). Returns ``path``.
+    A Keras model goes through ``model.export(path, format="litert", **converter_options(...))``, a SavedModel
+    through :func:`tflite_converter`: the same settings, the same file. Input and output stay float32 in all three
+    (see the module docstring). Returns ``path``.
     """
     backends.require_tensorflow("seglib.export.to_tflite", "the .keras file (it loads on every backend)")
-    if quantization not in QUANTIZATIONS:
-        raise ValueError(f"unknown quantization {quantization!r}; choose one of {', '.join(QUANTIZATIONS)}")
-    if quantization == "int8" and representative_images is None:
-        raise ValueError("int8 quantization calibrates each tensor's range on representative images: pass "
-                         "representative_images=export.representative_images(root, image_size)")
+    _check_quantization(quantization, representative_images)
+    path = Path(path)
+    if path.suffix != ".tflite":
+        raise ValueError(f"a TFLite file's name ends in .tflite (as Keras's LiteRT export requires), got {path.name!r}")
     keras_model, size = _source(model, image_size)
     images = _check_representative(representative_images, size) if quantization == "int8" else None
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(model) if keras_model is None else \
-            export_saved_model(keras_model, Path(scratch) / "saved_model", size)
-        content = tflite_converter(folder, quantization, images).convert()
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
+    if keras_model is None:
+        path.write_bytes(tflite_converter(model, quantization, images).convert())
+    else:
+        with _no_info_logs():
+            keras_model.export(str(path), format="litert", input_signature=_signature(size), verbose=False,
+                               **converter_options(quantization, images))
     return path
 
 
@@ -208,6 +259,7 @@ def _source(model: keras.Model | str | os.PathLike,
             raise ValueError("image_size applies to a Keras model; a SavedModel keeps the size it was exported with")
         return None, _saved_model_size(Path(model))
     keras_model = _load_keras(model)
+    _check_categories(keras_model.output_shape[-1])
     size = _fixed_size(keras_model, image_size)
     if size is None:
         raise ValueError(f"the model takes images of any size {keras_model.input_shape}; a TFLite model needs a "
@@ -219,13 +271,20 @@ def _source(model: keras.Model | str | os.PathLike,
 # ---------------------------------------------------------------------------------------------------------
 
 
-def load_interpreter(path: str | os.PathLike, num_threads: int | None = None) -> tf.lite.Interpreter:
-    """A ``tf.lite.Interpreter`` for ``path`` with its tensors allocated (``num_threads=None``: TFLite's default)."""
-    backends.require_tensorflow("seglib.export.load_interpreter", "the .keras file (it loads on every backend)")
+def load_interpreter(path: str | os.PathLike, num_threads: int | None = None) -> litert.Interpreter:
+    """LiteRT's interpreter (``ai_edge_litert.interpreter.Interpreter``) for ``path``, with its tensors allocated
+    (``num_threads=None``: LiteRT's default). It needs no TensorFlow, and replaces ``tf.lite.Interpreter``, which
+    TensorFlow 2.21 warns is deprecated; the two compute the same outputs on the same file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"TFLite file not found: {path}")
-    interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=num_threads)
+    if num_threads is not None and num_threads < 1:
+        raise ValueError(f"num_threads must be at least 1 (or None for LiteRT's default), got {num_threads}")
+    try:
+        from ai_edge_litert import interpreter as litert_module
+    except ImportError as error:
+        raise ImportError("running a .tflite file needs LiteRT: pip install ai-edge-litert") from error
+    interpreter = litert_module.Interpreter(model_path=str(path), num_threads=num_threads)
     interpreter.allocate_tensors()
     return interpreter
 
@@ -236,7 +295,8 @@ class TFLitePredictor:
     The file takes ``(1, h, w, 3) float32`` images in [0, 1] and gives ``(1, h, w, 8) float32`` probabilities, as
     every file :func:`to_tflite` writes (int8 ones quantize inside). Pre- and post-processing are TensorFlow ops
     here, to be the very ones the Keras predictor runs; on the car they are a resize and an argmax in C++.
-    ``num_threads`` is the interpreter's CPU threads (``None``: TFLite's default).
+    The file runs in LiteRT's interpreter (:func:`load_interpreter`); ``num_threads`` is its CPU threads
+    (``None``: LiteRT's default).
     """
 
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None,
@@ -341,7 +401,7 @@ def _formats(model_path: Path, model: keras.Model, root, folder: Path, size: tup
                 lambda: saved.serve(one).numpy())]
     calibration = representative_images(root, size, representative_count)
     for quantization, label in (("none", "float32"), ("float16", "float16"), ("int8", "int8")):
-        path = to_tflite(folder / "saved_model", folder / f"model_{label}.tflite", quantization, calibration)
+        path = to_tflite(model, folder / f"model_{label}.tflite", quantization, calibration)   # Keras's LiteRT export
         predictor, single = TFLitePredictor(path, threads), TFLitePredictor(path, 1)
         formats.append(_Format(f"TFLite {label}", path, predictor.predict_categories,
                                lambda predictor=predictor: predictor.scores(image),

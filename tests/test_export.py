@@ -1,25 +1,30 @@
 """seglib.export: each export computes what the Keras model computes (exactly, or within what its number format
-allows), int8 really is int8 and about 4x smaller, and bad requests are refused with errors that say why."""
+allows), int8 really is int8 and about 4x smaller, LiteRT runs the files as the deprecated ``tf.lite.Interpreter``
+did, Keras's LiteRT export writes what the converter writes, and bad requests are refused with errors that say
+why."""
 
 import io
 import os
+import subprocess
+import sys
+import warnings
 from collections import Counter
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from ai_edge_litert import interpreter as litert
 from PIL import Image
 
-from seglib import cityscapes, data, export, labels, masks, modelio, models, predict, train
+from seglib import cityscapes, data, experiments, export, labels, masks, modelio, models, predict, profiles, train
 from seglib.profiles import Profile
-
-# TensorFlow 2.21 warns that tf.lite.Interpreter will move to LiteRT (ai_edge_litert); chapter 15 shows it once.
-pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
 
 SIZE = (128, 256)   # the tiny_model_path fixture's input size
 TINY = Profile("tiny", (64, 128), {"train": 5, "val": 2, "test": 1}, SIZE, 2, 2, 1,
                learning_rate=1e-3, patience=10, seeds=1, comparison_seeds=1)
+#: Chapter 9's model is the book's U-Net at the ci profile's input size (64x128, the small dataset's frame size).
+BOOK = profiles.get_profile("ci")
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +174,147 @@ def test_compare_exports_measures_every_format(tiny_model_path, small_dataset, t
 
 
 # ---------------------------------------------------------------------------------------------------------
+# LiteRT: the interpreter that replaces tf.lite.Interpreter, and Keras's LiteRT export
+# ---------------------------------------------------------------------------------------------------------
+
+DEPRECATION = ".*tf.lite.Interpreter is deprecated"   # TensorFlow 2.21's warning, at every tf.lite.Interpreter(...)
+
+
+@pytest.fixture(scope="module")
+def book_model():
+    """Chapter 9's model, the book's U-Net (16 filters, batch normalisation) at the ci profile's 64x128, with fixed
+    random weights: Keras's seeded initialisation, and seeded batch-normalisation statistics and scales, so that
+    the normalisation the converter folds into the convolutions is not the identity an untrained model has."""
+    keras.utils.set_random_seed(0)
+    model = experiments.book_unet(BOOK)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
+                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 2.0, variance.shape)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def book_images(small_dataset):
+    """The small dataset's 2 val frames and 2 random images, as the model sees them: (4, 64, 128, 3) float32."""
+    frames = export.representative_images(small_dataset, BOOK.image_size, split="val")
+    noise = np.random.default_rng(5).integers(0, 256, (2, *BOOK.image_size, 3)).astype(np.float32) / np.float32(255)
+    return np.concatenate([frames, noise])
+
+
+@pytest.fixture(scope="module")
+def book_files(book_model, small_dataset, tmp_path_factory):
+    """``{quantization: {"keras": file, "converter": file}}``: the book's U-Net through Keras's
+    ``model.export(format="litert")`` and through ``tf.lite.TFLiteConverter`` on its SavedModel."""
+    folder = tmp_path_factory.mktemp("book_tflite")
+    saved = export.export_saved_model(book_model, folder / "saved_model")
+    calibration = export.representative_images(small_dataset, BOOK.image_size)
+    return {quantization: {source: export.to_tflite(model, folder / f"{source}_{quantization}.tflite", quantization,
+                                                    calibration if quantization == "int8" else None)
+                           for source, model in (("keras", book_model), ("converter", saved))}
+            for quantization in export.QUANTIZATIONS}
+
+
+def run_interpreter(interpreter, images: np.ndarray) -> np.ndarray:
+    """``(B, h, w, 3) float32`` through an allocated interpreter one image at a time -> ``(B, h, w, 8)``."""
+    image_input, output = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    found = []
+    for image in images:
+        interpreter.set_tensor(image_input["index"], image[np.newaxis])
+        interpreter.invoke()
+        found.append(interpreter.get_tensor(output["index"])[0])
+    return np.stack(found)
+
+
+def tf_lite_reference(path, images: np.ndarray) -> np.ndarray:
+    """What the deprecated ``tf.lite.Interpreter`` computes on ``path``: only the reference LiteRT must match (its
+    deprecation warning is expected here, and silenced)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=DEPRECATION, category=UserWarning)
+        interpreter = tf.lite.Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    return run_interpreter(interpreter, images)
+
+
+@pytest.mark.parametrize("quantization", export.QUANTIZATIONS)
+def test_litert_computes_what_tf_lite_interpreter_computed(book_files, book_images, quantization):
+    """The same file, the same images: LiteRT's outputs equal the old interpreter's to float32 rounding (1e-6 on
+    probabilities in [0, 1]: a few units in the last place; int8 outputs are multiples of a scale near 1/256, so
+    for them this is equality). Found here: exactly equal, every quantization."""
+    path = book_files[quantization]["keras"]
+    expected = tf_lite_reference(path, book_images)
+    got = run_interpreter(export.load_interpreter(path), book_images)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(got.argmax(-1), expected.argmax(-1))
+    one_thread = run_interpreter(export.load_interpreter(path, num_threads=1), book_images)
+    np.testing.assert_allclose(one_thread, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("quantization", export.QUANTIZATIONS)
+def test_keras_litert_export_gives_what_the_converter_gives(book_files, book_images, quantization):
+    """``model.export(format="litert")`` runs the converter on a SavedModel Keras writes, with the settings of
+    ``export.converter_options``: the same outputs as the converter on seglib's SavedModel (the same bytes, here)."""
+    files = book_files[quantization]
+    from_keras = run_interpreter(export.load_interpreter(files["keras"]), book_images)
+    from_converter = run_interpreter(export.load_interpreter(files["converter"]), book_images)
+    np.testing.assert_allclose(from_keras, from_converter, rtol=0, atol=1e-6)
+    assert export.file_size(files["keras"]) == export.file_size(files["converter"])
+
+
+def test_keras_litert_export_of_the_book_unet_equals_keras(book_model, book_files, book_images):
+    """Float32 LiteRT against Keras itself on chapter 9's model: float32 sums in another order, nothing more."""
+    expected = book_model(book_images, training=False).numpy()
+    got = run_interpreter(export.load_interpreter(book_files["none"]["keras"]), book_images)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    best_two = np.sort(expected, axis=-1)[..., -2:]
+    clear = best_two[..., 1] - best_two[..., 0] > 1e-5
+    np.testing.assert_array_equal(got.argmax(-1)[clear], expected.argmax(-1)[clear])
+
+
+def test_seglib_converts_and_runs_with_no_deprecation_warning(tiny_model, images, tmp_path):
+    """seglib's own path (Keras's LiteRT export, LiteRT's interpreter) raises no deprecation warning: the one
+    chapter 15 used to print came from ``tf.lite.Interpreter``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        predictor = export.TFLitePredictor(export.to_tflite(tiny_model, tmp_path / "m.tflite"))
+        predictor.scores(images[0])
+    assert isinstance(predictor.interpreter, litert.Interpreter)
+    assert not [str(warning.message) for warning in caught if "deprecat" in str(warning.message).lower()]
+
+
+NO_TENSORFLOW = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "tensorflow":
+            raise ImportError("no tensorflow on this machine")
+sys.meta_path.insert(0, Block())
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+interpreter = Interpreter(model_path=sys.argv[1])
+interpreter.allocate_tensors()
+interpreter.set_tensor(interpreter.get_input_details()[0]["index"], np.load(sys.argv[2]))
+interpreter.invoke()
+np.save(sys.argv[3], interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
+print("tensorflow" in sys.modules)
+"""
+
+
+def test_litert_runs_a_file_on_a_machine_without_tensorflow(book_files, book_images, tmp_path):
+    """What goes on the car: LiteRT alone (TensorFlow blocked from importing) gives the outputs seen here."""
+    path = book_files["none"]["keras"]
+    np.save(tmp_path / "image.npy", book_images[:1])
+    result = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, str(path), str(tmp_path / "image.npy"),
+                             str(tmp_path / "out.npy")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"   # ran, and TensorFlow was never imported
+    expected = run_interpreter(export.load_interpreter(path), book_images[:1])
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Bad requests
 # ---------------------------------------------------------------------------------------------------------
 
@@ -234,17 +380,53 @@ def test_missing_files_and_bad_images(tflite_files, tmp_path):
 
 
 def test_tflite_converter_is_set_up_for_each_quantization(tiny_model, calibration, tmp_path):
+    builtins, int8_only = {tf.lite.OpsSet.TFLITE_BUILTINS}, {tf.lite.OpsSet.TFLITE_BUILTINS_INT8}
+    assert export.converter_options() == {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
     folder = export.export_saved_model(tiny_model, tmp_path / "saved")
-    assert not export.tflite_converter(folder).optimizations  # "none": float32, nothing optimised
+    plain = export.tflite_converter(folder)
+    assert not plain.optimizations and set(plain.target_spec.supported_ops) == builtins  # float32, nothing optimised
     half = export.tflite_converter(folder, "float16")
     assert half.optimizations == [tf.lite.Optimize.DEFAULT] and half.target_spec.supported_types == [tf.float16]
+    assert set(half.target_spec.supported_ops) == builtins
     integer = export.tflite_converter(folder, "int8", calibration[:3])
     assert integer.optimizations == [tf.lite.Optimize.DEFAULT]
-    assert set(integer.target_spec.supported_ops) == {tf.lite.OpsSet.TFLITE_BUILTINS_INT8}
+    assert set(integer.target_spec.supported_ops) == int8_only
     fed = list(integer.representative_dataset())  # one image at a time, with a batch axis
     assert len(fed) == 3 and all(batch[0].shape == (1, *SIZE, 3) for batch in fed)
     np.testing.assert_array_equal(fed[2][0][0], calibration[2])
+    options = export.converter_options("int8", calibration[:3])   # what Keras's export gets: the same settings
+    assert sorted(options) == ["optimizations", "representative_dataset", "target_spec"]
+    assert options["target_spec"] == {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]}
     with pytest.raises(ValueError, match="unknown quantization 'int4'; choose one of none, float16, int8"):
         export.tflite_converter(folder, "int4")
     with pytest.raises(ValueError, match="representative images"):
         export.tflite_converter(folder, "int8")
+    with pytest.raises(ValueError, match="unknown quantization 'dynamic'"):
+        export.converter_options("dynamic")
+
+
+class MatrixInverse(keras.layers.Layer):
+    """Inverts each 2x2 image plane (plus 3I) of each channel: ``tf.linalg.inv`` is a TensorFlow op with no TFLite
+    builtin, which only the Flex delegate (not in LiteRT's runtime) could run."""
+
+    def call(self, x):
+        planes = tf.transpose(x, (0, 3, 1, 2)) + 3.0 * tf.eye(2)
+        return tf.transpose(tf.linalg.inv(planes), (0, 2, 3, 1))
+
+
+def test_a_model_that_needs_a_tensorflow_op_fails_to_convert(tmp_path):
+    """Keras's LiteRT export alone would also allow TensorFlow ops, and write a file LiteRT's runtime refuses at
+    load time; with converter_options' builtins-only setting the conversion itself fails, naming the op."""
+    inputs = keras.Input((2, 2, 3))
+    model = keras.Model(inputs, keras.layers.Softmax()(MatrixInverse()(keras.layers.Conv2D(8, 1)(inputs))))
+    with pytest.raises(Exception, match="MatrixInverse"):
+        export.to_tflite(model, tmp_path / "m.tflite")
+    assert not (tmp_path / "m.tflite").exists()
+
+
+def test_file_names_and_thread_counts_are_checked(tiny_model, book_files, tmp_path):
+    with pytest.raises(ValueError, match=r"ends in \.tflite .* got 'm\.lite'"):
+        export.to_tflite(tiny_model, tmp_path / "m.lite")
+    assert not (tmp_path / "m.lite").exists()
+    with pytest.raises(ValueError, match="num_threads must be at least 1"):
+        export.load_interpreter(book_files["none"]["keras"], num_threads=0)
