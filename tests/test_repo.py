@@ -54,11 +54,77 @@ def test_chapter_has_no_outputs_and_the_skeleton(path):
         assert required in headings, f"{path.name} lacks {required!r}"
 
 
-def test_workflow_is_a_valid_github_workflow():
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_is_a_valid_github_workflow(path):
     result = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
-         str(ROOT / ".github" / "workflows" / "ci.yml")], capture_output=True, text=True)
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_workflow_is_checked():
+    assert {path.name for path in WORKFLOWS} >= {"ci.yml", "deploy-webapp.yml"}
+
+
+def _uploads(job: dict) -> set[str]:
+    return {step["with"]["name"] for step in job["steps"] if step.get("uses", "").startswith("actions/upload-artifact")}
+
+
+def test_pages_publishes_what_the_builds_upload_on_main_only():
+    """The pages job deploys the CPU job's HTML, and the GPU job's colab build where that job passed."""
+    jobs = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())["jobs"]
+    pages = jobs["pages"]
+    assert set(pages["needs"]) == {"cpu", "gpu-notebooks"}
+    assert "refs/heads/main" in pages["if"] and "needs.cpu.result == 'success'" in pages["if"]
+    assert pages["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+    downloads = {step["with"]["name"]: step for step in pages["steps"]
+                 if step.get("uses", "").startswith("actions/download-artifact")}
+    assert "book-html" in _uploads(jobs["cpu"]) and "book-html-colab" in _uploads(jobs["gpu-notebooks"])
+    assert downloads["book-html"]["with"]["path"] == "site" and "if" not in downloads["book-html"]
+    assert downloads["book-html-colab"]["with"]["path"] == "site/colab"
+    assert "needs.gpu-notebooks.result == 'success'" in downloads["book-html-colab"]["if"]
+    uses = [step.get("uses", "").split("@")[0] for step in pages["steps"]]
+    assert uses[-2:] == ["actions/upload-pages-artifact", "actions/deploy-pages"]
+    assert pages["steps"][-2]["with"]["path"] == "site"
+
+
+def _sync_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sync_notebooks", ROOT / "data_scripts" / "sync_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_first_cell_is_the_template(path):
+    """The install cell and the start of every chapter come from one template and _config.yml's repository.url:
+    a fork changes that line and runs the script; this test says where it was forgotten."""
+    sync = _sync_script()
+    url, branch = sync.repository(ROOT / "_config.yml")
+    assert path.read_text(encoding="utf-8") == sync.expected_text(path, url, branch), (
+        f"{path.name}'s first code cell differs from the template: run "
+        f"python data_scripts/sync_notebooks.py {path.relative_to(ROOT)}")
+
+
+def test_the_repository_is_named_once():
+    """The repository's address appears in no chapter but through the template (nor twice in the configuration);
+    the launch buttons read the same setting."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    url = config["repository"]["url"]
+    assert (ROOT / "_config.yml").read_text().count(url) == 1
+    assert config["html"]["use_repository_button"] and config["launch_buttons"]["colab_url"]
+    for path in CHAPTERS:
+        cells = json.loads(path.read_text())["cells"]
+        first_code = next(index for index, cell in enumerate(cells) if cell["cell_type"] == "code")
+        elsewhere = [index for index, cell in enumerate(cells)
+                     if url in "".join(cell["source"]) and index != first_code]
+        assert not elsewhere, (f"{path.name} names {url} in cells {elsewhere}: use REPOSITORY, which the first cell "
+                               "sets from _config.yml (data_scripts/sync_notebooks.py)")
 
 
 def test_no_cityscapes_data_is_committed():
