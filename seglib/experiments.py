@@ -14,6 +14,7 @@ experiment             contenders
                        profile's ``dice_weights`` (1 and 3; ``ci``: 1)
 ``09_training``        the book's U-Net, always "flat"
 ``10_comparison``      the book's U-Net, FCN-8 on VGG16, a U-Net on a VGG16 encoder
+``10b_modern_architectures`` the book's U-Net, DeepLabV3+, SegFormer, an FPN on EfficientNet
 ``11_classical_baseline``  filter features + logistic regression, the book's U-Net, always "flat"
 ``12_binary_segmentation`` a one-sigmoid U-Net for vehicles with BCE + dice and with dice alone, the book's
                        U-Net read as a vehicle detector, always / never vehicle
@@ -35,12 +36,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from seglib import backends, bench, data, features, labels, losses, modelio, models, predict, results, train
+from seglib import backends, bench, data, features, labels, losses, modelio, models, modern, predict, results, train
 from seglib.profiles import Profile, get_profile
 
 __all__ = ["BOOK_UNET_FILTERS", "MAJORITY", "VEHICLE", "Contender", "EXPERIMENTS", "book_unet", "binary_unet",
-           "fcn8", "vgg16_unet", "train_book_unet", "book_model_path", "seeds", "pending", "train_pending", "run",
-           "budget", "milliseconds_per_image", "fit_filter_baseline"]
+           "fcn8", "vgg16_unet", "deeplab", "segformer", "fpn", "train_book_unet", "book_model_path", "seeds",
+           "pending", "train_pending", "run", "budget", "milliseconds_per_image", "fit_filter_baseline"]
 
 #: Base filters of the book's U-Net (chapter 6): 16 trains on a CPU.
 BOOK_UNET_FILTERS = 16
@@ -124,6 +125,21 @@ def vgg16_unet(profile: Profile) -> keras.Model:
                                   encoder_width=profile.encoder_width)
 
 
+def deeplab(profile: Profile) -> keras.Model:
+    """Chapter 10b's DeepLabV3+ at the profile's encoder width, random weights."""
+    return modern.deeplab_v3_plus((*profile.image_size, 3), width=profile.encoder_width)
+
+
+def segformer(profile: Profile) -> keras.Model:
+    """Chapter 10b's SegFormer (B0 at width 1) at the profile's encoder width, random weights."""
+    return modern.segformer((*profile.image_size, 3), width=profile.encoder_width)
+
+
+def fpn(profile: Profile) -> keras.Model:
+    """Chapter 10b's FPN on EfficientNetB0 (scaled by the profile's encoder width), random weights."""
+    return modern.fpn_efficientnet((*profile.image_size, 3), weights=None, width=profile.encoder_width)
+
+
 def binary_unet(profile: Profile) -> keras.Model:
     """Chapter 12's binary model: the strided "simple" U-Net with 16 base filters and one sigmoid output."""
     return models.simple_unet((*profile.image_size, 3), num_classes=1, base_filters=BOOK_UNET_FILTERS)
@@ -149,6 +165,12 @@ def _contenders(experiment: str, profile: Profile) -> dict[str, Contender]:
         return {f"U-Net ({BOOK_UNET_FILTERS} filters)": _UNET,
                 f"FCN-8 (VGG16{width})": Contender("fcn8_vgg16", fcn8),
                 f"U-Net on VGG16{width}": Contender("unet_vgg16", vgg16_unet)}
+    if experiment == "10b_modern_architectures":
+        width = "" if profile.encoder_width == 1 else f", width {profile.encoder_width:g}"
+        return {f"U-Net ({BOOK_UNET_FILTERS} filters)": _UNET,
+                f"DeepLabV3+ (ResNet{width})": Contender("deeplab_v3_plus", deeplab),
+                f"SegFormer (B0{width})": Contender("segformer_b0", segformer),
+                f"FPN (EfficientNetB0{width})": Contender("fpn_efficientnet_b0", fpn)}
     if experiment == "11_classical_baseline":
         return {f"U-Net ({BOOK_UNET_FILTERS} filters, chapter 9)": _UNET}
     if experiment == "12_binary_segmentation":
@@ -159,8 +181,8 @@ def _contenders(experiment: str, profile: Profile) -> dict[str, Contender]:
     raise ValueError(f"unknown experiment {experiment!r}; choose one of {', '.join(EXPERIMENTS)}")
 
 
-EXPERIMENTS = ("05_augmentation", "07_losses", "09_training", "10_comparison", "11_classical_baseline",
-               "12_binary_segmentation")
+EXPERIMENTS = ("05_augmentation", "07_losses", "09_training", "10_comparison", "10b_modern_architectures",
+               "11_classical_baseline", "12_binary_segmentation")
 
 
 def seeds(profile: Profile, kind: str = "seeds") -> list[int]:
@@ -295,7 +317,7 @@ def run(experiment: str, root: str | os.PathLike, profile: Profile | str | None 
             else:
                 scores = _category_figures(train.evaluate(trained.model, root, "val", profile))
             figures = {**scores, **_training_figures(trained, profile, "dice" if binary else "mean_iou")}
-            if experiment == "10_comparison":
+            if experiment in ("10_comparison", "10b_modern_architectures"):
                 figures["ms_per_image"] = milliseconds_per_image(trained.model, profile)
             results.add_seed(document, name, figures)
     _add_untrained(experiment, document, root, profile)

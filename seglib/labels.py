@@ -19,7 +19,7 @@ import numpy as np
 __all__ = [
     "Label", "Category", "LABELS", "CATEGORIES", "IGNORE", "INSTANCE_FACTOR", "NUM_LABEL_IDS", "NUM_CATEGORIES", "NUM_TRAIN_IDS",
     "NAME_TO_LABEL", "ID_TO_LABEL", "CATEGORY_NAMES", "CATEGORY_TO_LABELS", "EVALUATED_CATEGORY_IDS",
-    "ID_TO_CATEGORY_LUT", "ID_TO_TRAIN_ID_LUT", "LABEL_PALETTE", "CATEGORY_PALETTE", "IGNORE_COLOR",
+    "ID_TO_CATEGORY_LUT", "ID_TO_TRAIN_ID_LUT", "TRAIN_ID_TO_CATEGORY", "LABEL_PALETTE", "CATEGORY_PALETTE", "IGNORE_COLOR",
     "CATEGORY_PALETTE_256", "COLOR_TO_ID",
     "label_from_name",
 ]
@@ -134,6 +134,10 @@ for _label in _DRAWN:
     LABEL_PALETTE[_label.id] = _label.color
 ID_TO_CATEGORY_LUT.flags.writeable = False
 ID_TO_TRAIN_ID_LUT.flags.writeable = False
+#: ``TRAIN_ID_TO_CATEGORY[train_id] -> category id`` for the 19 training ids: how the output of a model trained
+#: on Cityscapes' training ids (e.g. a published SegFormer) reads as the 8 categories.
+TRAIN_ID_TO_CATEGORY: tuple[int, ...] = tuple(
+    next(label.category_id for label in LABELS if label.train_id == train_id) for train_id in range(NUM_TRAIN_IDS))
 LABEL_PALETTE.flags.writeable = False
 
 #: ``palette[category_id] -> RGB``, (NUM_CATEGORIES, 3) uint8.

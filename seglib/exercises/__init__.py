@@ -44,6 +44,9 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import pkgutil
+import re
+import string
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,10 +87,11 @@ class Result:
 
 def _chapter_module(exercise: str):
     chapter = exercise.split(".")[0]
-    if not chapter.isdigit():
-        raise ValueError(f"an exercise id is '<chapter>.<number>' such as '02.1', got {exercise!r}")
+    if not re.fullmatch(r"\d+[a-z]?", chapter):
+        raise ValueError(f"an exercise id is '<chapter>.<number>' such as '02.1' or '10b.1', got {exercise!r}")
     try:
-        return importlib.import_module(f"seglib.exercises.ch{int(chapter):02d}")
+        return importlib.import_module(f"seglib.exercises.ch{int(chapter.rstrip(string.ascii_lowercase)):02d}"
+                                       f"{chapter.lstrip(string.digits)}")
     except ModuleNotFoundError:
         raise ValueError(f"no checked exercises for chapter {chapter} (exercise {exercise!r})") from None
 
@@ -101,14 +105,9 @@ def checker(exercise: str) -> Callable[[Any], None]:
 
 
 def exercise_ids() -> list[str]:
-    """Every checked exercise of the book, in order."""
-    found = []
-    for chapter in range(100):
-        try:
-            found += list(_chapter_module(f"{chapter:02d}.1").CHECKS)
-        except ValueError:
-            continue
-    return found
+    """Every checked exercise of the book, in chapter order (``ch10`` before ``ch10b`` before ``ch11``)."""
+    modules = sorted(info.name for info in pkgutil.iter_modules(__path__) if re.fullmatch(r"ch\d\d[a-z]?", info.name))
+    return [exercise for name in modules for exercise in importlib.import_module(f"{__name__}.{name}").CHECKS]
 
 
 def _report(result: Result) -> None:

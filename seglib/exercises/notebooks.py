@@ -20,7 +20,7 @@ _EXERCISE = re.compile(r"^(`{3,}|:{3,})\{exercise\}\s*(?P<title>[^\n]*)\n(?P<bod
 _LABEL = re.compile(r"^:label:\s*(\S+)", re.M)
 _SOLUTION = re.compile(r"^(`{3,}|:{3,})\{solution\}\s*(?P<label>\S+)[^\n]*\n.*?^\1\s*$\n?", re.M | re.S)
 _GATE = re.compile(r"^\s*(`{3,}|:{3,})\{solution-(start|end)\}")
-_CHECK = re.compile(r"""exercises\.check\(\s*["'](?P<id>\d+\.\d+)["']\s*,\s*(?P<answer>[A-Za-z_][A-Za-z_0-9.]*)""")
+_CHECK = re.compile(r"""exercises\.check\(\s*["'](?P<id>\d+[a-z]?\.\d+)["']\s*,\s*(?P<answer>[A-Za-z_][A-Za-z_0-9.]*)""")
 _STUB = "raise NotImplementedError(\"exercise {id}: replace this line with your code\")"
 
 
@@ -65,7 +65,7 @@ def find_exercises(nb) -> list[Exercise]:
         if cell["cell_type"] == "markdown":
             for match in _EXERCISE.finditer(text):
                 title = match["title"].strip()
-                number = re.match(r"(\d+\.\d+)\b", title)
+                number = re.match(r"(\d+[a-z]?\.\d+)\b", title)
                 label = _LABEL.search(match["body"])
                 if not number or not label:
                     raise ValueError(f"exercise {title!r} (cell {index}) needs a title starting with its id such as "
