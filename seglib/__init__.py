@@ -20,13 +20,13 @@ function runs (``tf.data``, TFRecords, export, the web app's predictor; see :mod
 * :mod:`seglib.augment`       - image and mask augmented together: albumentations or Keras's preprocessing layers
 * :mod:`seglib.prepare`       - category masks and downscaled copies of a dataset
 * :mod:`seglib.models`        - U-Net, simple U-Net, FCN-8 on VGG16, U-Net on pretrained encoders
-* :mod:`seglib.modern`        - DeepLabV3+ and SegFormer from keras-hub, an FPN on EfficientNet; Cityscapes presets
 * :mod:`seglib.losses`        - cross-entropy and dice losses that skip IGNORE (import before loading a saved model)
 * :mod:`seglib.keras_metrics` - streaming Keras metrics mirroring :mod:`seglib.metrics` (import before loading)
 * :mod:`seglib.features`      - classical per-pixel filter features and a logistic-regression baseline
 * :mod:`seglib.notebook`      - a chapter's first cell: the run profile (``colab`` on a GPU), Drive advice, measured times
 * :mod:`seglib.data`          - tf.data, a Keras PyDataset and TFRecords, all giving the same batches
 * :mod:`seglib.bench`         - timing helpers shared by ``benchmarks/`` and the chapters
+* :mod:`seglib.modern`        - DeepLabV3+ and SegFormer from keras-hub, an FPN on EfficientNet; Cityscapes presets
 * :mod:`seglib.results`       - results files (schema, checks), spreads over seeds, outcome sentences from numbers
 * :mod:`seglib.train`         - fitting by run profile, saved runs, evaluation at full size
 * :mod:`seglib.predict`       - the one prediction path: image bytes -> category mask (notebooks, web app, endpoint)

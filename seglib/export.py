@@ -84,7 +84,7 @@ def _load_keras(model: keras.Model | str | os.PathLike) -> keras.Model:
         return model
     if not Path(model).is_file():
         raise FileNotFoundError(f"no .keras model file at {model}")
-    from seglib import keras_metrics, losses  # noqa: F401 - registers the custom objects a saved model refers to
+    from seglib import keras_metrics, losses, models  # noqa: F401 - register the custom objects of saved models
 
     return keras.models.load_model(model, compile=False)
 

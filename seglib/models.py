@@ -16,7 +16,7 @@ from keras import layers
 from seglib import labels
 
 __all__ = ["conv_block", "unet", "simple_unet", "fcn8_vgg16", "pretrained_unet", "ImageNetPreprocess", "encoder",
-           "narrow_vgg16", "VGG16_BLOCKS", "ENCODER_SKIPS", "receptive_field"]
+           "narrow_vgg16", "VGG16_BLOCKS", "ENCODER_SKIPS", "SquareTiles", "JoinTiles", "receptive_field"]
 
 
 def conv_block(x: keras.KerasTensor, filters: int, name: str, dropout: float = 0.0,
@@ -239,6 +239,51 @@ def pretrained_unet(input_shape: tuple[int, int, int] = (None, None, 3), num_cla
         x = layers.Conv2DTranspose(decoder_filters[0], 2, strides=2, name="up_full_transpose")(x)
         x = conv_block(x, decoder_filters[0], "up_full")
     return keras.Model(inputs, _probabilities(x, num_classes), name=f"unet_{encoder_name}")
+
+
+@keras.saving.register_keras_serializable(package="seglib")
+class SquareTiles(keras.layers.Layer):
+    """(B, H, k·H, C) -> (k·B, H, H, C): a wide image as ``k`` square tiles, left to right, in the batch axis.
+
+    keras-hub's Mix Transformer reshapes its token sequences into square feature maps, so it accepts square
+    images only; SegFormer's Cityscapes models are trained on square crops and predict a 1024 x 2048 frame as
+    two 1024 x 1024 squares (:func:`seglib.modern.segformer`). :class:`JoinTiles` undoes it. Both live here,
+    beside the book's other layers, so that every loader of a saved model finds them."""
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        tiles = width // height
+        return (None if batch is None else batch * tiles, height, height, channels)
+
+    def call(self, x):
+        shape = keras.ops.shape(x)
+        height, width = x.shape[1], x.shape[2]
+        tiles = width // height
+        x = keras.ops.reshape(x, (shape[0], height, tiles, height, x.shape[3]))
+        x = keras.ops.transpose(x, (0, 2, 1, 3, 4))
+        return keras.ops.reshape(x, (-1, height, height, x.shape[4]))
+
+
+@keras.saving.register_keras_serializable(package="seglib")
+class JoinTiles(keras.layers.Layer):
+    """(k·B, H, H, C) -> (B, H, k·H, C): the inverse of :class:`SquareTiles`."""
+
+    def __init__(self, tiles: int, **kwargs):
+        super().__init__(**kwargs)
+        self.tiles = tiles
+
+    def get_config(self):
+        return {**super().get_config(), "tiles": self.tiles}
+
+    def compute_output_shape(self, input_shape):
+        batch, height, _, channels = input_shape
+        return (None if batch is None else batch // self.tiles, height, height * self.tiles, channels)
+
+    def call(self, x):
+        height, channels = x.shape[1], x.shape[3]
+        x = keras.ops.reshape(x, (-1, self.tiles, height, height, channels))
+        x = keras.ops.transpose(x, (0, 2, 1, 3, 4))
+        return keras.ops.reshape(x, (-1, height, height * self.tiles, channels))
 
 
 def receptive_field(model: keras.Model, layer_name: str | None = None) -> int:

@@ -20,15 +20,17 @@ import keras_hub
 import numpy as np
 
 from seglib import labels
+from seglib.models import JoinTiles, SquareTiles  # square tiles for SegFormer (registered for loading there)
 
-__all__ = ["DEEPLAB_PRESET", "SEGFORMER_CITYSCAPES_PRESET", "aspp_rates", "deeplab_v3_plus", "SquareTiles",
-           "JoinTiles", "segformer", "fpn_efficientnet",
+__all__ = ["DEEPLAB_PRESET", "SEGFORMER_CITYSCAPES_PRESET", "aspp_rates", "deeplab_v3_plus", "segformer", "fpn_efficientnet",
            "load_cityscapes_segformer", "train_id_probabilities_to_categories"]
 
 #: keras-hub's DeepLabV3+ preset (ResNet50 encoder, trained on Pascal VOC).
 DEEPLAB_PRESET = "deeplab_v3_plus_resnet50_pascalvoc"
 #: keras-hub's SegFormer-B0 trained on Cityscapes' 19 training ids, at 1024 x 1024.
 SEGFORMER_CITYSCAPES_PRESET = "segformer_b0_cityscapes_1024"
+#: Tiles the Cityscapes SegFormer predicts per call (1024 x 1024 each: attention at that size is large).
+TILES_PER_CALL = 4
 
 
 def _check(input_shape: tuple, num_classes: int, width: float, multiple: int) -> None:
@@ -50,6 +52,17 @@ def _layers_of(task: keras.Model) -> keras.Model:
     """A keras-hub task's layers as a plain functional model: the same graph and weights, without the task's own
     ``compile`` and preprocessing (seglib compiles and feeds the model itself)."""
     return keras.Model(task.input, task.output, name=task.name)
+
+
+def _normalised(inputs: keras.KerasTensor, converter_class, preset: str) -> keras.KerasTensor:
+    """``inputs`` in [0, 1] as the preset's encoder was trained to see them: 0..255, times the scale of the preset's
+    image converter, plus its offset (per channel, e.g. ImageNet's mean and standard deviation)."""
+    converter = converter_class.from_preset(preset)
+    scale = 255.0 * np.asarray(1.0 if converter.scale is None else converter.scale, np.float32)
+    offset = np.asarray(0.0 if converter.offset is None else converter.offset, np.float32)
+    return keras.layers.Rescaling(scale.tolist() if scale.ndim else float(scale),
+                                  offset.tolist() if offset.ndim else float(offset),
+                                  name="preset_normalisation")(inputs)
 
 
 def _softmax(inputs: keras.KerasTensor, logits: keras.KerasTensor, name: str) -> keras.Model:
@@ -94,13 +107,15 @@ def deeplab_v3_plus(input_shape: tuple[int, int, int] = (256, 512, 3), num_class
     """
     _check(input_shape, num_classes, width, 32)
     inputs = keras.Input(input_shape, name="image")
-    backbone = None
+    backbone, x = None, inputs
     if preset is not None:
         if width != 1:
             raise ValueError(f"pretrained weights exist at width 1 only, not width {width}: pass preset=None")
         try:
             backbone = keras_hub.models.DeepLabV3Backbone.from_preset(preset, image_shape=input_shape)
+            x = _normalised(inputs, keras_hub.layers.DeepLabV3ImageConverter, preset)
         except Exception as error:  # noqa: BLE001 - no network, Kaggle down: every failure means "no weights"
+            backbone, x = None, inputs
             _warn_offline(f"the keras-hub preset {preset!r}", error)
     if backbone is None:
         # ResNet50's first three stages (to stride 16), or at width < 1 one basic block per stage (keras-hub's
@@ -119,60 +134,23 @@ def deeplab_v3_plus(input_shape: tuple[int, int, int] = (256, 512, 3), num_class
             dilation_rates=aspp_rates(input_shape[0]), low_level_feature_key="P2",
             projection_filters=_filters(48, width), image_shape=input_shape)
     segmenter = _layers_of(keras_hub.models.DeepLabV3ImageSegmenter(backbone=backbone, num_classes=num_classes))
-    return _softmax(inputs, segmenter(inputs), "deeplab_v3_plus")
+    return _softmax(inputs, segmenter(x), "deeplab_v3_plus")
+
+
+#: SegFormer-B0's hidden sizes and attention heads per stage.
+_MIT_B0_DIMS, _MIT_B0_HEADS = (32, 64, 160, 256), (1, 2, 5, 8)
 
 
 def _mit_b0(input_shape: tuple[int, int, int], width: float):
+    """A Mix Transformer with B0's structure, each stage's hidden size scaled by ``width`` and rounded up to a
+    multiple of its attention heads (each head gets an equal share)."""
+    dims = [-(-_filters(dim, width) // heads) * heads for dim, heads in zip(_MIT_B0_DIMS, _MIT_B0_HEADS)]
     return keras_hub.models.MiTBackbone(
-        layerwise_depths=[2, 2, 2, 2], num_layers=4, layerwise_num_heads=[1, 2, 5, 8],
+        layerwise_depths=[2, 2, 2, 2], num_layers=4, layerwise_num_heads=list(_MIT_B0_HEADS),
         layerwise_sr_ratios=[8, 4, 2, 1], max_drop_path_rate=0.1, layerwise_patch_sizes=[7, 3, 3, 3],
         layerwise_strides=[4, 2, 2, 2],
-        hidden_dims=[32, 64, 160, 256] if width == 1 else [_filters(d, width) for d in (32, 64, 160, 256)],
+        hidden_dims=dims,
         image_shape=input_shape)
-
-
-@keras.saving.register_keras_serializable(package="seglib")
-class SquareTiles(keras.layers.Layer):
-    """(B, H, k·H, C) -> (k·B, H, H, C): a wide image as ``k`` square tiles, left to right, in the batch axis.
-
-    keras-hub's Mix Transformer reshapes its token sequences into square feature maps, so it accepts square
-    images only; SegFormer's Cityscapes models are trained on square crops and predict a 1024 x 2048 frame as
-    two 1024 x 1024 squares. :class:`JoinTiles` undoes it."""
-
-    def compute_output_shape(self, input_shape):
-        batch, height, width, channels = input_shape
-        tiles = width // height
-        return (None if batch is None else batch * tiles, height, height, channels)
-
-    def call(self, x):
-        shape = keras.ops.shape(x)
-        height, width = x.shape[1], x.shape[2]
-        tiles = width // height
-        x = keras.ops.reshape(x, (shape[0], height, tiles, height, x.shape[3]))
-        x = keras.ops.transpose(x, (0, 2, 1, 3, 4))
-        return keras.ops.reshape(x, (-1, height, height, x.shape[4]))
-
-
-@keras.saving.register_keras_serializable(package="seglib")
-class JoinTiles(keras.layers.Layer):
-    """(k·B, H, H, C) -> (B, H, k·H, C): the inverse of :class:`SquareTiles`."""
-
-    def __init__(self, tiles: int, **kwargs):
-        super().__init__(**kwargs)
-        self.tiles = tiles
-
-    def get_config(self):
-        return {**super().get_config(), "tiles": self.tiles}
-
-    def compute_output_shape(self, input_shape):
-        batch, height, _, channels = input_shape
-        return (None if batch is None else batch // self.tiles, height, height * self.tiles, channels)
-
-    def call(self, x):
-        height, channels = x.shape[1], x.shape[3]
-        x = keras.ops.reshape(x, (-1, self.tiles, height, height, channels))
-        x = keras.ops.transpose(x, (0, 2, 1, 3, 4))
-        return keras.ops.reshape(x, (-1, height, height * self.tiles, channels))
 
 
 def segformer(input_shape: tuple[int, int, int] = (256, 512, 3), num_classes: int = labels.NUM_CATEGORIES,
@@ -180,7 +158,8 @@ def segformer(input_shape: tuple[int, int, int] = (256, 512, 3), num_classes: in
     """SegFormer (Xie et al. 2021): a Mix Transformer encoder (overlapping patch embeddings, self-attention on a
     spatially reduced sequence, no position encoding) whose four stages (strides 4 to 32) are projected to one
     width by an all-MLP decoder, fused at stride 4, then upsampled to the input size. A wide input is cut into
-    square tiles (:class:`SquareTiles`), as SegFormer predicts Cityscapes frames, and the tiles' outputs joined.
+    square tiles (:class:`seglib.models.SquareTiles`), as SegFormer predicts Cityscapes frames, and the tiles'
+    outputs joined.
 
     ``width`` 1 is SegFormer-B0 (hidden sizes 32-64-160-256, 256 decoder filters). ``preset`` (width 1) loads
     keras-hub's pretrained encoder where a network exists; a new head gives ``num_classes`` outputs.
@@ -192,19 +171,21 @@ def segformer(input_shape: tuple[int, int, int] = (256, 512, 3), num_classes: in
                          f"got {height} x {wide}")
     tiles, square = wide // height, (height, height, input_shape[2])
     inputs = keras.Input(input_shape, name="image")
-    encoder = None
+    encoder, x = None, inputs
     if preset is not None:
         if width != 1:
             raise ValueError(f"pretrained weights exist at width 1 only, not width {width}: pass preset=None")
         try:
             encoder = keras_hub.models.MiTBackbone.from_preset(preset, image_shape=square)
+            x = _normalised(inputs, keras_hub.layers.MiTImageConverter, preset)
         except Exception as error:  # noqa: BLE001
+            encoder, x = None, inputs
             _warn_offline(f"the keras-hub preset {preset!r}", error)
     if encoder is None:
         encoder = _mit_b0(square, width)
     backbone = keras_hub.models.SegFormerBackbone(image_encoder=encoder, projection_filters=_filters(256, width))
     segmenter = _layers_of(keras_hub.models.SegFormerImageSegmenter(backbone=backbone, num_classes=num_classes))
-    logits = JoinTiles(tiles, name="join_tiles")(segmenter(SquareTiles(name="square_tiles")(inputs)))
+    logits = JoinTiles(tiles, name="join_tiles")(segmenter(SquareTiles(name="square_tiles")(x)))
     return _softmax(inputs, logits, "segformer")
 
 
@@ -324,11 +305,16 @@ def load_cityscapes_segformer(preset: str = SEGFORMER_CITYSCAPES_PRESET):
             raise ValueError(f"expected images (B, H, k·H, 3), got shape {images.shape}")
         height = images.shape[1]
         tiles = keras.ops.convert_to_numpy(SquareTiles()(images))
-        resized = keras.ops.image.resize(tiles * 255.0, tile_size, interpolation="bilinear")
-        logits = keras.ops.convert_to_numpy(segmenter.predict_on_batch(converter(resized)))
-        categories = train_id_probabilities_to_categories(
-            keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1)))
-        back = keras.ops.image.resize(categories, (height, height), interpolation="bilinear")
+        back = []
+        for start in range(0, len(tiles), TILES_PER_CALL):  # a few full-size tiles at a time: attention is large
+            resized = keras.ops.image.resize(tiles[start:start + TILES_PER_CALL] * 255.0, tile_size,
+                                             interpolation="bilinear")
+            logits = keras.ops.convert_to_numpy(segmenter.predict_on_batch(converter(resized)))
+            categories = train_id_probabilities_to_categories(
+                keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1)))
+            back.append(keras.ops.convert_to_numpy(
+                keras.ops.image.resize(categories, (height, height), interpolation="bilinear")))
+        back = np.concatenate(back)
         joined = JoinTiles(images.shape[2] // height)(back)
         return np.argmax(keras.ops.convert_to_numpy(joined), axis=-1).astype(np.uint8)
 

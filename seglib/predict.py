@@ -191,7 +191,7 @@ class Predictor:
     def __init__(self, model, image_size: Sequence[int] | None = None, max_pixels: int = MAX_PIXELS):
         import keras
 
-        from seglib import backends, keras_metrics, losses  # noqa: F401 - they register saved objects
+        from seglib import backends, keras_metrics, losses, models  # noqa: F401 - they register saved objects
         tf = backends.require_tensorflow("seglib.predict.Predictor (the web app's and the endpoint's model)",
                                          "seglib.modelio.predict_categories")
         from seglib.profiles import get_profile

@@ -18,9 +18,9 @@ LAYERS = (
     ("cityscapes", "metrics", "modelio", "viz"),    # folder layout; numpy scores; the model's contract; pictures
     ("profiles", "synthetic"),                      # run profiles; the generated street scenes
     ("datasets",),                                  # which dataset, data folder, runs folder, trained models
-    ("augment", "prepare", "models", "modern", "losses", "keras_metrics", "features",
-     "notebook"),                                   # ...; keras-hub's models; a chapter's first cell
-    ("data", "bench"),                              # input pipelines; timing
+    ("augment", "prepare", "models", "losses", "keras_metrics", "features",
+     "notebook"),                                   # ...; a chapter's first cell: profile, data folder, times
+    ("data", "bench", "modern"),                    # input pipelines; timing; keras-hub's models
     ("results",),                                   # results files, spreads, outcome sentences
     ("train",),                                     # fitting, saved runs, evaluation
     ("predict",),                                   # the one prediction path

@@ -1,7 +1,8 @@
 """Chapter 10b's architectures: each gives a distribution per pixel at the input size, saves and loads, builds
 offline with a warning that says why, and the Cityscapes training ids read as the official categories."""
 
-import warnings
+import subprocess
+import sys
 
 import keras
 import keras_hub
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from cityscapesscripts.helpers import labels as official
 
-from seglib import experiments, labels, modern, profiles
+from seglib import experiments, labels, models, modern, profiles
 
 SHAPE = (64, 128, 3)
 BUILDERS = {
@@ -42,14 +43,46 @@ def test_every_model_saves_and_loads_to_the_same_predictions(built, name, tmp_pa
     np.testing.assert_allclose(again.predict_on_batch(images), built[name].predict_on_batch(images), atol=1e-6)
 
 
+def test_a_saved_segformer_loads_where_the_web_app_and_the_exports_load_models(built, tmp_path):
+    # a fresh process that imports only seglib.predict (the web app's and the endpoint's path) finds the tile layers
+    path, images = tmp_path / "segformer.keras", np.random.default_rng(5).random((1, *SHAPE), dtype=np.float32)
+    built["segformer"].save(path)
+    np.save(tmp_path / "images.npy", images)
+    code = ("import sys, numpy as np\nfrom seglib import predict\n"
+            "model = predict.Predictor(sys.argv[1]).model\n"
+            "np.save(sys.argv[2], model.predict_on_batch(np.load(sys.argv[3])))")
+    done = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "out.npy"), str(tmp_path / "images.npy")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), built["segformer"].predict_on_batch(images), atol=1e-6)
+
+
+@pytest.mark.parametrize("width", [0.3, 0.6])
+def test_segformer_widths_round_hidden_sizes_to_whole_heads(width):
+    model = modern.segformer(SHAPE, width=width)
+    assert model.output.shape == (None, *SHAPE[:2], 8)
+
+
+def test_a_preset_encoder_sees_its_own_normalisation(monkeypatch):
+    # where a preset loads, the images in [0, 1] are scaled as its converter says: x * 255 * scale + offset
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    converter = keras_hub.layers.MiTImageConverter(scale=(1 / (255 * std)).tolist(), offset=(-mean / std).tolist())
+    monkeypatch.setattr(keras_hub.models.MiTBackbone, "from_preset", lambda *a, **k: modern._mit_b0((64, 64, 3), 1))
+    monkeypatch.setattr(keras_hub.layers.MiTImageConverter, "from_preset", lambda *a, **k: converter)
+    model = modern.segformer(SHAPE, preset="mit_b0_ade20k_512")
+    images = np.random.default_rng(6).random((1, *SHAPE), dtype=np.float32)
+    normalised = keras.Model(model.input, model.get_layer("preset_normalisation").output).predict_on_batch(images)
+    np.testing.assert_allclose(normalised, (images - mean) / std, rtol=1e-5, atol=1e-5)
+
+
 def test_square_tiles_are_the_frame_cut_left_to_right_and_join_back():
     frames = np.arange(2 * 4 * 12 * 3, dtype=np.float32).reshape(2, 4, 12, 3)
-    tiles = keras.ops.convert_to_numpy(modern.SquareTiles()(frames))
+    tiles = keras.ops.convert_to_numpy(models.SquareTiles()(frames))
     assert tiles.shape == (6, 4, 4, 3)
     for frame in range(2):
         for tile in range(3):  # tile t of frame f is columns 4t..4t+3, at batch index 3f + t
             np.testing.assert_array_equal(tiles[3 * frame + tile], frames[frame, :, 4 * tile:4 * tile + 4])
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(modern.JoinTiles(3)(tiles)), frames)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(models.JoinTiles(3)(tiles)), frames)
 
 
 def test_segformer_sees_each_square_tile_alone(built):
