@@ -65,6 +65,22 @@ def _normalised(inputs: keras.KerasTensor, converter_class, preset: str) -> kera
                                   name="preset_normalisation")(inputs)
 
 
+def _from_preset(inputs: keras.KerasTensor, backbone_class, converter_class, preset: str | None, width: float,
+                 image_shape: tuple[int, int, int]) -> tuple[keras.Model | None, keras.KerasTensor]:
+    """``(backbone, its input)``: the preset's backbone and the normalised ``inputs`` where ``preset`` loads, else
+    ``(None, inputs)`` (no preset asked for; or none loaded, with a warning saying why)."""
+    if preset is None:
+        return None, inputs
+    if width != 1:
+        raise ValueError(f"pretrained weights exist at width 1 only, not width {width}: pass preset=None")
+    try:
+        backbone = backbone_class.from_preset(preset, image_shape=image_shape)
+        return backbone, _normalised(inputs, converter_class, preset)
+    except Exception as error:  # noqa: BLE001 - no network, Kaggle down: every failure means "no weights"
+        _warn_offline(f"the keras-hub preset {preset!r}", error)
+        return None, inputs
+
+
 def _softmax(inputs: keras.KerasTensor, logits: keras.KerasTensor, name: str) -> keras.Model:
     outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
     return keras.Model(inputs, outputs, name=name)
@@ -107,16 +123,8 @@ def deeplab_v3_plus(input_shape: tuple[int, int, int] = (256, 512, 3), num_class
     """
     _check(input_shape, num_classes, width, 32)
     inputs = keras.Input(input_shape, name="image")
-    backbone, x = None, inputs
-    if preset is not None:
-        if width != 1:
-            raise ValueError(f"pretrained weights exist at width 1 only, not width {width}: pass preset=None")
-        try:
-            backbone = keras_hub.models.DeepLabV3Backbone.from_preset(preset, image_shape=input_shape)
-            x = _normalised(inputs, keras_hub.layers.DeepLabV3ImageConverter, preset)
-        except Exception as error:  # noqa: BLE001 - no network, Kaggle down: every failure means "no weights"
-            backbone, x = None, inputs
-            _warn_offline(f"the keras-hub preset {preset!r}", error)
+    backbone, x = _from_preset(inputs, keras_hub.models.DeepLabV3Backbone, keras_hub.layers.DeepLabV3ImageConverter,
+                               preset, width, input_shape)
     if backbone is None:
         # ResNet50's first three stages (to stride 16), or at width < 1 one basic block per stage (keras-hub's
         # ResNet wants 64 filters in the first stage)
@@ -171,16 +179,8 @@ def segformer(input_shape: tuple[int, int, int] = (256, 512, 3), num_classes: in
                          f"got {height} x {wide}")
     tiles, square = wide // height, (height, height, input_shape[2])
     inputs = keras.Input(input_shape, name="image")
-    encoder, x = None, inputs
-    if preset is not None:
-        if width != 1:
-            raise ValueError(f"pretrained weights exist at width 1 only, not width {width}: pass preset=None")
-        try:
-            encoder = keras_hub.models.MiTBackbone.from_preset(preset, image_shape=square)
-            x = _normalised(inputs, keras_hub.layers.MiTImageConverter, preset)
-        except Exception as error:  # noqa: BLE001
-            encoder, x = None, inputs
-            _warn_offline(f"the keras-hub preset {preset!r}", error)
+    encoder, x = _from_preset(inputs, keras_hub.models.MiTBackbone, keras_hub.layers.MiTImageConverter, preset,
+                              width, square)
     if encoder is None:
         encoder = _mit_b0(square, width)
     backbone = keras_hub.models.SegFormerBackbone(image_encoder=encoder, projection_filters=_filters(256, width))
