@@ -433,8 +433,12 @@ def test_make_synthetic_stops_its_workers_on_a_signal_and_a_rerun_finishes(tmp_p
     root, frames = tmp_path / "data", 300  # a few seconds of work: the signal lands while frames are being made
     command = [sys.executable, str(REPO / "data_scripts" / "make_synthetic.py"), "--root", str(root),
                "--size", "32", "64", "--train", str(frames), "--val", "0", "--test", "0", "--workers", "2"]
+    # a terminal's foreground job gets Ctrl-C, but a child inherits SIGINT ignored where its parent ignores it (a
+    # background job of a non-interactive shell, e.g. CI started with `nohup ... &`), and Python then raises no
+    # KeyboardInterrupt: the script gets SIGINT's default, as in a terminal
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 30
         while _images(root) < 4 and process.poll() is None and time.monotonic() < deadline:
