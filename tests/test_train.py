@@ -194,3 +194,39 @@ def test_architecture_fingerprint_tells_architectures_apart():
               models.unet((32, 64, 3), base_filters=8, depth=2), models.unet((64, 64, 3), base_filters=4, depth=2)]
     prints = {train.architecture_fingerprint(model) for model in [first, *others]}
     assert len(prints) == 4
+
+
+def _two_steps(prebuild: bool) -> tuple[int, list[np.ndarray]]:
+    """How many times Keras traces the training step over two steps, and the weights after them."""
+    keras.utils.set_random_seed(3)
+    model = tiny_unet()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    if prebuild:
+        train.build_optimizer(model)
+    traces, step = [0], model.train_step
+
+    def counted(batch):  # runs once per trace in graph mode (TensorFlow, JAX), once per step in eager mode (torch)
+        traces[0] += 1
+        return step(batch)
+
+    model.train_step = counted
+    rng = np.random.default_rng(0)
+    images = rng.random((4, 32, 64, 3), dtype=np.float32)
+    targets = rng.integers(0, labels.NUM_CATEGORIES, (4, 32, 64))
+    model.fit(images, targets, batch_size=2, epochs=1, shuffle=False, verbose=0)
+    return traces[0], [np.asarray(weight) for weight in model.get_weights()]
+
+
+@pytest.mark.tensorflow_only
+def test_a_built_optimizer_traces_the_training_step_once_and_trains_the_same():
+    unbuilt_traces, unbuilt = _two_steps(prebuild=False)
+    built_traces, built = _two_steps(prebuild=True)
+    assert unbuilt_traces == 2  # Adam's moments created inside the first trace: tf.function traces again
+    assert built_traces == 1
+    for before, after in zip(unbuilt, built, strict=True):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_building_the_optimizer_of_an_uncompiled_model_is_refused():
+    with pytest.raises(ValueError, match="compile the model"):
+        train.build_optimizer(tiny_unet())
