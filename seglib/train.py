@@ -140,8 +140,9 @@ def build_optimizer(model: keras.Model) -> None:
 
     On TensorFlow, ``fit`` compiles its training step with ``tf.function``; an optimizer that is still unbuilt
     creates its variables while that step is traced, and ``tf.function`` then traces the whole step a second time.
-    For the book's U-Net that second trace costs about 8 s of a run's first epoch on a CPU, for chapter 10b's
-    SegFormer about 20 s. Building first gives the same variables (zeros) and the same training, traced once.
+    Building first gives the same variables (zeros) and the same training, traced once: on 2 CPU cores the first
+    ``fit`` of the book's U-Net took 4.4 s instead of 8.8 s, chapter 10b's SegFormer's 16 s instead of 34 s
+    (``benchmarks/bench_first_step.py``).
     """
     if getattr(model, "optimizer", None) is None:
         raise ValueError("compile the model before building its optimizer")
