@@ -253,6 +253,35 @@ def test_litert_computes_what_tf_lite_interpreter_computed(book_files, book_imag
     np.testing.assert_allclose(one_thread, expected, rtol=0, atol=1e-6)
 
 
+@pytest.fixture(scope="module")
+def chapter_9_files(tmp_path_factory):
+    """Chapter 9's trained U-Net for the ci profile (the run the book build trained, read back; trained now where
+    no chapter has trained it yet: a file lock lets chapter 9's notebook and this test share one run) as a TFLite
+    file per quantization, and 4 validation frames of the ci dataset."""
+    from seglib import datasets
+
+    root = datasets.dataset_root(BOOK)
+    trained = experiments.book_model_path(root, BOOK)
+    folder = tmp_path_factory.mktemp("chapter_9_tflite")
+    calibration = export.representative_images(root, BOOK.image_size)
+    files = {quantization: export.to_tflite(trained, folder / f"{quantization}.tflite", quantization,
+                                            calibration if quantization == "int8" else None)
+             for quantization in export.QUANTIZATIONS}
+    return files, export.representative_images(root, BOOK.image_size, count=4, split="val")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quantization", export.QUANTIZATIONS)
+def test_litert_computes_what_tf_lite_interpreter_computed_on_chapter_9s_trained_model(chapter_9_files,
+                                                                                      quantization):
+    """The same check on the weights chapter 9 trained (what chapter 15 exports and the web app could serve)."""
+    files, images = chapter_9_files
+    expected = tf_lite_reference(files[quantization], images)
+    got = run_interpreter(export.load_interpreter(files[quantization]), images)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(got.argmax(-1), expected.argmax(-1))
+
+
 @pytest.mark.parametrize("quantization", export.QUANTIZATIONS)
 def test_keras_litert_export_gives_what_the_converter_gives(book_files, book_images, quantization):
     """``model.export(format="litert")`` runs the converter on a SavedModel Keras writes, with the settings of
