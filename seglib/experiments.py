@@ -26,6 +26,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
+import json
 import multiprocessing
 import os
 import time
@@ -36,12 +37,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from seglib import backends, bench, data, features, labels, losses, modelio, models, modern, predict, results, train
+from seglib import (backends, bench, data, features, labels, losses, modelio, models, modern, predict, results, safeio,
+                    train)
 from seglib.profiles import Profile, get_profile
 
 __all__ = ["BOOK_UNET_FILTERS", "MAJORITY", "VEHICLE", "Contender", "EXPERIMENTS", "book_unet", "binary_unet",
            "fcn8", "vgg16_unet", "deeplab", "segformer", "fpn", "train_book_unet", "book_model_path", "seeds",
-           "pending", "train_pending", "run", "budget", "milliseconds_per_image", "fit_filter_baseline"]
+           "pending", "train_pending", "run", "budget", "milliseconds_per_image", "fit_filter_baseline",
+           "validation_scores", "SCORES_VERSION"]
 
 #: Base filters of the book's U-Net (chapter 6): 16 trains on a CPU.
 BOOK_UNET_FILTERS = 16
@@ -254,9 +257,40 @@ def pending(names: Sequence[str], root: str | os.PathLike, profile: Profile) -> 
     return jobs
 
 
+#: Bump when the scoring changes: validation scores saved by an earlier version are then computed again.
+SCORES_VERSION = 1
+
+
+def validation_scores(trained: train.Run, root: str | os.PathLike, profile: Profile, category: int | None = None) -> dict:
+    """A trained run's scores on the validation split at full size: the official category IoU
+    (:func:`seglib.train.evaluate`), or for a binary run (``category`` set) dice and IoU of that category
+    (:func:`seglib.train.evaluate_binary`).
+
+    Kept in the run's folder (``scores-val.json``), with the validation frames and input size they were computed on:
+    the process that trains a run scores it while the other runs still train, and every chapter that shows the
+    run (the book's U-Net appears in six) reads the scores back instead of predicting the frames again."""
+    key = {"version": SCORES_VERSION, "image_size": list(profile.image_size), "category": category,
+           "frames": [frame.image_path.name for frame in data.frames_with_labels(root, "val")]}
+    path = Path(trained.folder) / "scores-val.json"
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("key") == key:
+            return saved["scores"]
+    except (OSError, ValueError, AttributeError):  # none yet, or unreadable: compute them again
+        pass
+    if category is None:
+        scores = _category_figures(train.evaluate(trained.model, root, "val", profile))
+    else:
+        scores = _binary_figures(train.evaluate_binary(trained.model, root, category, "val", profile))
+    safeio.atomic_write_json(path, {"key": key, "scores": scores}, indent=1)
+    return scores
+
+
 def _train_job(job: tuple[str, str, int], root: str, profile: Profile) -> str:
     experiment, name, seed = job
-    run = _contenders(experiment, profile)[name].train(root, profile, seed)
+    contender = _contenders(experiment, profile)[name]
+    run = contender.train(root, profile, seed)
+    validation_scores(run, root, profile, contender.category)  # here, while the other runs still train
     return f"{experiment} / {name} / seed {seed}: {run.epochs} epochs, {run.seconds:.0f} s"
 
 
@@ -316,10 +350,7 @@ def run(experiment: str, root: str | os.PathLike, profile: Profile | str | None 
         for seed in seeds(profile, contender.seeds):
             trained = contender.train(root, profile, seed, verbose)
             runs[name].append(trained)
-            if binary:
-                scores = _binary_figures(train.evaluate_binary(trained.model, root, VEHICLE, "val", profile))
-            else:
-                scores = _category_figures(train.evaluate(trained.model, root, "val", profile))
+            scores = validation_scores(trained, root, profile, contender.category)
             figures = {**scores, **_training_figures(trained, profile, "dice" if binary else "mean_iou")}
             if experiment in ("10_comparison", "10b_modern_architectures"):
                 figures["ms_per_image"] = milliseconds_per_image(trained.model, profile)

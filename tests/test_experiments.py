@@ -1,11 +1,12 @@
 """seglib.experiments: every seed trained and scored, runs shared between chapters, results files written."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 
-from seglib import experiments, labels, results, train
+from seglib import data, experiments, labels, results, train
 from seglib.profiles import Profile
 
 TINY = Profile("tiny", (64, 128), {"train": 5, "val": 2, "test": 1}, (32, 64), 2, 2, 1,
@@ -19,7 +20,7 @@ def data_dir(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_ablation_trains_every_seed_side_by_side_and_writes_its_file(small_dataset, data_dir):
+def test_ablation_trains_every_seed_side_by_side_and_writes_its_file(small_dataset, data_dir, monkeypatch):
     # 05: the U-Net and its ablation, one comparison seed each; 09 then adds the U-Net's second seed
     assert len(experiments.pending(["05_augmentation", "09_training"], small_dataset, TINY)) == 3
     document, runs = experiments.run("05_augmentation", small_dataset, TINY)  # 2 side by side
@@ -38,6 +39,26 @@ def test_ablation_trains_every_seed_side_by_side_and_writes_its_file(small_datas
         assert augmented["epochs"][seed] == 2 and augmented["plateau"][seed] in (True, False)
     assert not any(run.settings["augmentation"] for run in runs["U-Net, not augmented"])
     assert document["budget"]["train_frames"] == 5
+    evaluate = train.evaluate
+    # each run's worker saved its scores beside it; a chapter showing the run again reads them, predicting nothing
+    for name, seed_runs in runs.items():
+        saved = json.loads((seed_runs[0].folder / "scores-val.json").read_text())
+        assert saved["scores"]["mean_category_iou"] == document["results"][name]["mean_category_iou"][0]
+        assert saved["key"]["frames"] == [frame.image_path.name for frame in data.frames_with_labels(small_dataset, "val")]
+    with monkeypatch.context() as patched:
+        patched.setattr(train, "evaluate", lambda *args, **kwargs: pytest.fail("scored again"))
+        again, _ = experiments.run("05_augmentation", small_dataset, TINY, write=False)
+    for name, figures in document["results"].items():
+        for key in ("mean_category_iou", "category_iou", "pixel_accuracy"):
+            assert again["results"][name][key] == figures[key]
+    # scores saved by another version of the scoring are not taken: computed again, and kept in their place
+    run, calls = runs["U-Net, augmented"][0], []
+    with monkeypatch.context() as patched:
+        patched.setattr(experiments, "SCORES_VERSION", experiments.SCORES_VERSION + 1)
+        patched.setattr(train, "evaluate", lambda *args, **kwargs: calls.append(args) or evaluate(*args, **kwargs))
+        rescored = experiments.validation_scores(run, small_dataset, TINY)
+        assert json.loads((run.folder / "scores-val.json").read_text())["key"]["version"] == experiments.SCORES_VERSION
+    assert len(calls) == 1 and rescored["mean_category_iou"] == augmented["mean_category_iou"][0]
     training, training_runs = experiments.run("09_training", small_dataset, TINY, processes=1)  # trains seed 1
     assert experiments.pending(["05_augmentation", "09_training"], small_dataset, TINY) == []
     # the book's U-Net is one run, whoever asks for it
